@@ -1,0 +1,1 @@
+"""Orchestration: Prefect flows that drive the same stages as ``dvc repro``."""

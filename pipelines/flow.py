@@ -1,0 +1,85 @@
+"""Prefect flow running the v2v pipeline: the same stages as ``dvc repro``, with retries and one MLflow parent run.
+
+Two drivers, one implementation of each stage:
+
+* ``driver="dvc"`` (default) runs ``dvc repro --single-item <stage>`` per stage in ``dvc.yaml`` order, so
+  DVC skips up-to-date stages and keeps ``dvc.lock`` current;
+* ``driver="direct"`` calls the stages' ``run(cfg, paths)`` in this process (no DVC bookkeeping).
+
+Runs without a Prefect server (Prefect starts a temporary one). Example::
+
+    python -m pipelines.flow --root .            # or: v2v pipeline
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+
+from v2v.config import load_config
+from v2v.dvcfile import load_stages, stage_order
+from v2v.paths import ProjectPaths
+from v2v.stages import STAGES, get_stage
+from v2v.tracking import PARENT_ENV, pipeline_run
+
+OUTPUT_TAIL = 4000  # characters of a failed stage's output kept in the error
+
+
+def stage_env(parent_run_id: str | None) -> dict[str, str]:
+    """Environment of a stage subprocess: this interpreter's bin folder first on PATH, the MLflow parent."""
+    env = dict(os.environ)
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    if parent_run_id:
+        env[PARENT_ENV] = parent_run_id
+    return env
+
+
+@task(name="stage", task_run_name="{stage}", retries=1, retry_delay_seconds=2)
+def run_stage(root: str, stage: str, driver: str, parent_run_id: str | None) -> str:
+    """Run one stage; raises with the tail of its output when it fails (Prefect then retries)."""
+    logger = get_run_logger()
+    if driver == "direct":
+        paths = ProjectPaths.at(root)  # the parent run id is already in this process's environment
+        get_stage(stage)(load_config(paths.params), paths)
+        return f"{stage}: ran"
+    command = [sys.executable, "-m", "dvc", "repro", "--single-item", stage]
+    logger.info("running %s", " ".join(command))
+    result = subprocess.run(command, cwd=root, env=stage_env(parent_run_id), capture_output=True, text=True)
+    output = (result.stdout + result.stderr).strip()
+    if result.returncode != 0:
+        raise RuntimeError(f"stage {stage!r} failed (exit {result.returncode}):\n{output[-OUTPUT_TAIL:]}")
+    skipped = "didn't change, skipping" in output or "is cached - skipping" in output
+    logger.info("%s: %s", stage, "up to date" if skipped else "ran")
+    return f"{stage}: {'up to date' if skipped else 'ran'}"
+
+
+@flow(name="v2v-pipeline", log_prints=True)
+def v2v_pipeline(root: str = ".", stages: list[str] | None = None, driver: str = "dvc") -> list[str]:
+    """Run ``stages`` (default: all, in dependency order) of the project at ``root``."""
+    paths = ProjectPaths.at(root)
+    cfg = load_config(paths.params)
+    order = stage_order(load_stages(paths.root)) if driver == "dvc" else list(STAGES)
+    wanted = [s for s in order if stages is None or s in stages]
+    unknown = sorted(set(stages or ()) - set(order))
+    if unknown:
+        raise ValueError(f"unknown stage(s) {', '.join(unknown)}; stages: {', '.join(order)}")
+    with pipeline_run(cfg, paths, driver=f"prefect/{driver}") as parent_run_id:
+        return [run_stage(str(paths.root), name, driver, parent_run_id) for name in wanted]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run the v2v pipeline as a Prefect flow.")
+    parser.add_argument("--root", default=".", help="project folder")
+    parser.add_argument("--stage", action="append", help="run only this stage (repeatable)")
+    parser.add_argument("--driver", choices=("dvc", "direct"), default="dvc")
+    args = parser.parse_args()
+    v2v_pipeline(root=str(Path(args.root).resolve()), stages=args.stage, driver=args.driver)
+
+
+if __name__ == "__main__":
+    main()

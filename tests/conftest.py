@@ -1,0 +1,85 @@
+"""Shared fixtures: tiny seeded videos, tiny configs, an isolated MLflow store and Prefect home."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from v2v.config import Config, config_from_dict
+from v2v.io.video import write_video
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_services(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """One MLflow SQLite store and one Prefect home for the whole session, outside the repo."""
+    base = tmp_path_factory.mktemp("services")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{base / 'mlflow.db'}"
+    os.environ["PREFECT_HOME"] = str(base / "prefect")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.pop("V2V_PARENT_RUN_ID", None)
+    os.environ.pop("V2V_PIPELINE_KEY", None)
+
+
+def moving_frames(num_frames: int, width: int, height: int, seed: int = 0) -> list[np.ndarray]:
+    """A smooth random texture panning right by 2 px/frame: easy to encode, easy to check."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 255, (height // 8 + 2, (width + 2 * num_frames) // 8 + 2, 3)).astype(np.float32)
+    big = cv2.resize(base, (base.shape[1] * 8, base.shape[0] * 8), interpolation=cv2.INTER_CUBIC)
+    big = np.clip(big, 0, 255).astype(np.uint8)
+    return [np.ascontiguousarray(big[:height, 2 * t : 2 * t + width]) for t in range(num_frames)]
+
+
+@pytest.fixture
+def make_video() -> Callable[..., Path]:
+    """``make_video(path, num_frames=12, width=96, height=64, fps=15, codec="h264")`` → path."""
+
+    def make(
+        path: Path,
+        num_frames: int = 12,
+        width: int = 96,
+        height: int = 64,
+        fps: float = 15.0,
+        codec: str = "h264",
+        seed: int = 0,
+    ) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_video(path, moving_frames(num_frames, width, height, seed), fps=fps, codec=codec)  # type: ignore[arg-type]
+        return path
+
+    return make
+
+
+def _tiny_config(**sections: dict[str, Any]) -> Config:
+    data: dict[str, dict[str, Any]] = {
+        "sample": {"width": 64, "height": 32, "num_frames": 6, "train_clips_per_scene": 1, "test_clips_per_scene": 1},
+        "extract": {"width": 64, "height": 32, "writer_threads": 2},
+        "tracking": {"experiment": "tests"},
+    }
+    for name, values in sections.items():
+        data.setdefault(name, {}).update(values)
+    return config_from_dict(data)
+
+
+@pytest.fixture
+def tiny_config() -> Callable[..., Config]:
+    """``tiny_config(extract={"fps": 5})`` → a small, fast :class:`Config` with those keys overridden."""
+    return _tiny_config
+
+
+@pytest.fixture
+def frames_factory() -> Callable[..., list[np.ndarray]]:
+    """``frames_factory(num_frames, width, height, seed=0)`` → RGB uint8 frames panning 2 px/frame."""
+    return moving_frames

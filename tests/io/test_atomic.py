@@ -1,0 +1,40 @@
+from pathlib import Path
+
+import pytest
+
+from v2v.io.atomic import atomic_dir, atomic_path, remove_stale_temporaries, write_json
+
+
+def test_atomic_path_keeps_old_file_on_error(tmp_path: Path) -> None:
+    target = tmp_path / "out.txt"
+    target.write_text("good")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("crash")
+    assert target.read_text() == "good"
+    assert list(tmp_path.iterdir()) == [target]
+
+
+def test_atomic_dir_replaces_whole_or_not_at_all(tmp_path: Path) -> None:
+    target = tmp_path / "frames"
+    with atomic_dir(target) as tmp:
+        (tmp / "a").write_text("1")
+        assert not target.exists()
+    assert (target / "a").read_text() == "1"
+    with pytest.raises(KeyboardInterrupt), atomic_dir(target) as tmp:
+        (tmp / "b").write_text("2")
+        raise KeyboardInterrupt
+    assert sorted(p.name for p in target.iterdir()) == ["a"]
+    with atomic_dir(target) as tmp:
+        (tmp / "c").write_text("3")
+    assert sorted(p.name for p in target.iterdir()) == ["c"]
+    assert [p.name for p in tmp_path.iterdir()] == ["frames"]
+
+
+def test_stale_temporaries_are_removed(tmp_path: Path) -> None:
+    (tmp_path / ".tmp-x-123").mkdir()
+    (tmp_path / ".tmp-y.json").write_text("{")
+    write_json(tmp_path / "keep.json", {"a": 1})
+    removed = remove_stale_temporaries(tmp_path)
+    assert len(removed) == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.json"]

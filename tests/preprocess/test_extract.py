@@ -1,0 +1,111 @@
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from v2v.preprocess.extract import (
+    FrameResizer,
+    FrameSpec,
+    VideoSource,
+    discover_videos,
+    extract_video,
+    frame_paths,
+    output_size,
+    resample,
+    safe_video_id,
+)
+
+
+def spec(**overrides) -> FrameSpec:
+    values = dict(
+        fps=None,
+        width=64,
+        height=32,
+        resize="crop",
+        size_multiple=32,
+        frame_format="png",
+        jpeg_quality=95,
+        png_compression=1,
+        max_frames=None,
+    )
+    values.update(overrides)
+    return FrameSpec(**values)  # type: ignore[arg-type]
+
+
+def test_resample_is_nearest_in_time() -> None:
+    frames = [np.full((1,), i) for i in range(30)]
+    down = [int(f[0]) for f in resample(iter(frames), 30.0, 10.0)]
+    assert down == list(range(0, 30, 3))
+    up = [int(f[0]) for f in resample(iter(frames[:5]), 10.0, 20.0)]
+    assert up == [0, 1, 1, 2, 2, 3, 3, 4, 4]  # ties go to the later frame; nothing past the last one
+    assert [int(f[0]) for f in resample(iter(frames[:4]), 25.0, None)] == [0, 1, 2, 3]
+
+
+def test_resizer_crop_keeps_aspect_and_centres() -> None:
+    frame = np.zeros((100, 300, 3), np.uint8)
+    frame[:, 140:160] = 255  # a white band in the middle
+    out = FrameResizer(300, 100, 64, 64, "crop")(frame)  # scale 0.64 (height-limited) → 192x64, crop x 64..128
+    assert out.shape == (64, 64, 3)
+    assert out[:, 27:37].mean() > 250 and out[:, :20].mean() < 5 and out[:, 44:].mean() < 5
+    stretched = FrameResizer(300, 100, 64, 64, "stretch")(frame)  # x scale 0.213: band at 29.9..34.1
+    assert stretched.shape == (64, 64, 3) and stretched[:, 31:33].mean() > 200 and stretched[:, :24].mean() < 5
+
+
+def test_output_size_defaults_to_source_rounded_down() -> None:
+    assert output_size(1000, 500, spec(width=None, height=None)) == (992, 480)
+    assert output_size(1000, 500, spec()) == (64, 32)
+    with pytest.raises(ValueError, match="smaller than extract.size_multiple"):
+        output_size(20, 20, spec(width=None, height=None))
+
+
+def test_safe_ids() -> None:
+    assert safe_video_id("walk.mp4") == "walk"
+    odd = safe_video_id("my clip é 01.mp4")
+    assert odd.startswith("my_clip_e_01-") and odd.isascii()
+    assert safe_video_id("a b.mp4") != safe_video_id("a_b.mp4")
+
+
+def test_discover_splits(tmp_path: Path) -> None:
+    for rel in ["train/a.mp4", "test/b.mov", "c.mp4", "d.mkv", "readme.txt", ".hidden/e.mp4"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    sources, ignored = discover_videos(tmp_path, test_fraction=0.0)
+    splits = {s.video_id: s.split for s in sources}
+    assert splits == {"a": "train", "b": "test", "c": "train", "d": "train"}
+    assert [p.name for p in ignored] == ["readme.txt"]
+    held = discover_videos(tmp_path, test_fraction=0.01)[0]
+    assert sum(s.split == "test" for s in held) == 2  # b, plus one loose video so the test split is never empty
+    (tmp_path / "train" / "c.mp4").write_bytes(b"x")
+    with pytest.raises(ValueError, match="same video id 'c'"):
+        discover_videos(tmp_path, test_fraction=0.0)
+
+
+def test_extract_video_frames_and_meta(tmp_path: Path, make_video: Callable, frames_factory: Callable) -> None:
+    src = make_video(tmp_path / "in" / "clip.mp4", num_frames=30, width=128, height=64, fps=30.0)
+    meta = extract_video(VideoSource(src, "clip", "train"), tmp_path / "out" / "clip", spec(fps=10.0), progress=False)
+    assert meta["num_frames"] == 10 and meta["fps"] == 10.0
+    assert (meta["width"], meta["height"]) == (64, 32)
+    assert meta["source_fps"] == pytest.approx(30.0) and meta["decoded_frames"] == 30
+    assert meta["codec"] == "h264" and meta["decoder"] == "opencv"
+    files = frame_paths(tmp_path / "out" / "clip")
+    assert [f.name for f in files] == [f"{i:06d}.png" for i in range(10)]
+    # frame i is the source frame 3i, downscaled 2x (128x64 → 64x32 keeps the aspect: no crop)
+    truth = frames_factory(30, 128, 64)
+    for i in (0, 5, 9):
+        got = cv2.cvtColor(cv2.imread(str(files[i])), cv2.COLOR_BGR2RGB).astype(float)
+        want = cv2.resize(truth[3 * i], (64, 32), interpolation=cv2.INTER_AREA).astype(float)
+        assert np.abs(got - want).mean() < 6.0
+    on_disk = json.loads((tmp_path / "out" / "clip" / "meta.json").read_text())
+    assert on_disk == meta
+
+
+def test_extract_video_max_frames_and_jpeg(tmp_path: Path, make_video: Callable) -> None:
+    src = make_video(tmp_path / "clip.mp4", num_frames=12)
+    meta = extract_video(
+        VideoSource(src, "clip", "test"), tmp_path / "clip", spec(frame_format="jpg", max_frames=5), progress=False
+    )
+    assert meta["num_frames"] == 5 and meta["frame_pattern"] == "%06d.jpg"
+    assert len(list((tmp_path / "clip").glob("*.jpg"))) == 5

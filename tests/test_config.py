@@ -1,0 +1,83 @@
+from pathlib import Path
+
+import pytest
+
+from v2v.config import Config, ConfigError, config_from_dict, describe, load_config, to_dict
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_repo_params_file_is_valid_and_frozen() -> None:
+    cfg = load_config(REPO / "params.yaml")
+    assert isinstance(cfg, Config)
+    with pytest.raises(AttributeError):
+        cfg.extract.fps = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"extract": {"fps": -3}}, "extract.fps: expected a positive number, got -3"),
+        ({"extract": {"fsp": 3}}, "extract.fsp: unknown key (did you mean 'extract.fps'?)"),
+        ({"extrct": {}}, "extrct: unknown key (did you mean 'extract'?)"),
+        ({"extract": {"width": 100}}, "extract.width: expected a multiple of extract.size_multiple (32), got 100"),
+        ({"extract": {"frame_format": "gif"}}, "extract.frame_format: expected one of 'jpg', 'png', got 'gif'"),
+        ({"sample": {"num_frames": "40"}}, "sample.num_frames: expected an integer, got '40'"),
+        ({"sample": {"num_frames": 1}}, "sample.num_frames: expected a number in [2, 100000], got 1"),
+        ({"sample": {"width": 255}}, "sample.width: expected a positive even number, got 255"),
+        ({"sample": {"scenes": ["street", "cars"]}}, "sample.scenes[1]: expected one of 'street', 'pose', got 'cars'"),
+        ({"sample": {"scenes": []}}, "sample.scenes: expected a non-empty value"),
+        ({"tracking": {"enabled": "yes"}}, "tracking.enabled: expected true or false, got 'yes'"),
+        ({"tracking": 3}, "tracking: expected a mapping of settings, got 3"),
+        ({"sample": {"seed": True}}, "sample.seed: expected an integer, got True"),
+    ],
+)
+def test_bad_values_name_the_key(data: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(data)
+    assert message in str(info.value)
+
+
+def test_all_problems_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({"extract": {"fps": 0, "jpeg_quality": 101}, "sample": {"typo": 1}})
+    text = str(info.value)
+    assert "3 problem(s)" in text
+    for key in ("extract.fps", "extract.jpeg_quality", "sample.typo"):
+        assert key in text
+
+
+def test_null_and_int_for_float(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text("extract:\n  fps: null\n  width: null\nsample:\n  fps: 30\n")
+    cfg = load_config(path)
+    assert cfg.extract.fps is None and cfg.extract.width is None
+    assert cfg.sample.fps == 30.0 and isinstance(cfg.sample.fps, float)
+
+
+def test_file_errors_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="missing.yaml: params file not found"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("extract: [unclosed\n")
+    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+        load_config(bad)
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("extract:\n  fsp: 10\n")
+    with pytest.raises(ConfigError, match=r"typo.yaml: extract.fsp: unknown key"):
+        load_config(typo)
+
+
+def test_overrides_win_and_are_validated(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text("extract:\n  fps: 10\n")
+    assert load_config(path, {"extract.fps": 5}).extract.fps == 5.0
+    with pytest.raises(ConfigError, match="extract.fps"):
+        load_config(path, {"extract.fps": -1})
+
+
+def test_every_field_has_help_and_round_trips() -> None:
+    rows = describe()
+    assert rows and all(text for _, _, text in rows)
+    cfg = config_from_dict({"sample": {"scenes": ["pose"]}, "extract": {"fps": 12.5}})
+    assert config_from_dict(to_dict(cfg)) == cfg

@@ -1,0 +1,3 @@
+from v2v.cli import app
+
+app()

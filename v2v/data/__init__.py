@@ -1,0 +1,1 @@
+"""Label sets, synthetic sample clips with ground truth, and (later) clip datasets."""

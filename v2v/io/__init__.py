@@ -1,0 +1,1 @@
+"""Reading and writing videos, frames and per-frame maps; atomic output helpers."""

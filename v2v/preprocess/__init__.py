@@ -1,0 +1,1 @@
+"""Turning videos into training data: frames (extract), and later conditioning maps and flow."""

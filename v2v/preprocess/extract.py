@@ -1,0 +1,295 @@
+"""Decode videos into frame folders: resample to a target rate, resize/crop, write JPEG or PNG.
+
+One video → one folder ``<frames>/<video_id>/`` holding ``000000.jpg``, ``000001.jpg``, ... and
+``meta.json``. The folder is built under a temporary name and renamed into place when complete,
+so a folder that exists is always whole. Decoding streams (memory does not grow with the video's
+length) and overlaps with frame encoding on ``writer_threads`` threads (OpenCV releases the GIL).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import threading
+import unicodedata
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from v2v.io.atomic import atomic_dir, write_json
+from v2v.io.video import VIDEO_SUFFIXES, Decoder, VideoError, VideoReader
+
+META_FILE = "meta.json"
+FRAME_DIGITS = 6
+SPLITS = ("train", "test")
+
+
+@dataclass(frozen=True)
+class VideoSource:
+    """One input video and where its frames go."""
+
+    path: Path
+    video_id: str  # folder name under the frames folder: ASCII-safe and unique
+    split: Literal["train", "test"]
+
+
+@dataclass(frozen=True)
+class FrameSpec:
+    """How frames are produced: everything that changes the output of :func:`extract_video`."""
+
+    fps: float | None  # target rate; None keeps the source rate
+    width: int | None  # None: source width rounded down to size_multiple
+    height: int | None
+    resize: Literal["crop", "stretch"]
+    size_multiple: int
+    frame_format: Literal["jpg", "png"]
+    jpeg_quality: int
+    png_compression: int
+    max_frames: int | None
+
+
+def safe_video_id(name: str) -> str:
+    """ASCII-safe folder name for a video file name; a short hash keeps changed names unique.
+
+    ``"clip 01.mp4"`` → ``"clip_01-3f2a9c"``, ``"walk.mp4"`` → ``"walk"``.
+    """
+    stem = Path(name).stem
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_stem).strip("._") or "video"
+    if safe != stem:
+        safe += "-" + hashlib.sha1(stem.encode("utf-8")).hexdigest()[:6]
+    return safe
+
+
+def _hash_split(name: str) -> float:
+    return int(hashlib.sha1(name.encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+
+def discover_videos(input_dir: Path, test_fraction: float) -> tuple[list[VideoSource], list[Path]]:
+    """Find the videos under ``input_dir`` and assign each a split.
+
+    Videos inside ``train/`` or ``test/`` subfolders take that split. Other videos ("loose") are
+    held out when a stable hash of their name falls below ``test_fraction``, so adding a video
+    never moves another one between splits; when that holds out none of two or more loose
+    videos and ``test_fraction > 0``, the one with the smallest hash is held out.
+    Returns the videos and the ignored (non-video) files.
+    """
+    if not input_dir.is_dir():
+        raise FileNotFoundError(
+            f"{input_dir}: input folder not found; create it and put videos in it, or set extract.input_dir"
+        )
+    sources: list[VideoSource] = []
+    loose: list[Path] = []
+    ignored: list[Path] = []
+    for path in sorted(p for p in input_dir.rglob("*") if not p.is_dir() or p.suffix.lower() in VIDEO_SUFFIXES):
+        if any(part.startswith(".") for part in path.relative_to(input_dir).parts):
+            continue
+        if path.suffix.lower() not in VIDEO_SUFFIXES:
+            ignored.append(path)
+            continue
+        top = path.relative_to(input_dir).parts[0]
+        if top in SPLITS and len(path.relative_to(input_dir).parts) > 1:
+            sources.append(VideoSource(path, safe_video_id(path.name), top))  # type: ignore[arg-type]
+        else:
+            loose.append(path)
+    scores = {p: _hash_split(p.name) for p in loose}
+    held = {p for p in loose if scores[p] < test_fraction}
+    if not held and len(loose) >= 2 and test_fraction > 0:
+        held = {min(loose, key=lambda p: scores[p])}
+    sources += [VideoSource(p, safe_video_id(p.name), "test" if p in held else "train") for p in loose]
+    seen: dict[str, Path] = {}
+    for src in sources:
+        if src.video_id in seen:
+            raise ValueError(
+                f"{src.path} and {seen[src.video_id]} map to the same video id {src.video_id!r}; rename one of them"
+            )
+        seen[src.video_id] = src.path
+    return sorted(sources, key=lambda s: s.video_id), ignored
+
+
+def output_size(src_w: int, src_h: int, spec: FrameSpec) -> tuple[int, int]:
+    """(width, height) of the extracted frames."""
+    m = spec.size_multiple
+    width = spec.width if spec.width is not None else (src_w // m) * m
+    height = spec.height if spec.height is not None else (src_h // m) * m
+    if width <= 0 or height <= 0:
+        raise ValueError(f"source size {src_w}x{src_h} is smaller than extract.size_multiple ({m})")
+    return width, height
+
+
+class FrameResizer:
+    """Resize (and centre-crop) frames of one source size to one output size."""
+
+    def __init__(self, src_w: int, src_h: int, out_w: int, out_h: int, mode: Literal["crop", "stretch"]) -> None:
+        if mode == "stretch":
+            self.scaled = (out_w, out_h)
+        else:
+            scale = max(out_w / src_w, out_h / src_h)
+            self.scaled = (
+                max(out_w, math.ceil(src_w * scale - 1e-6)),
+                max(out_h, math.ceil(src_h * scale - 1e-6)),
+            )
+        self.x0 = (self.scaled[0] - out_w) // 2
+        self.y0 = (self.scaled[1] - out_h) // 2
+        self.out = (out_w, out_h)
+        shrinking = self.scaled[0] * self.scaled[1] < src_w * src_h
+        self.interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+        self.identity = self.scaled == (src_w, src_h) and self.out == (src_w, src_h)
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        if self.identity:
+            return frame
+        if (frame.shape[1], frame.shape[0]) != self.scaled:
+            frame = cv2.resize(frame, self.scaled, interpolation=self.interpolation)
+        return frame[self.y0 : self.y0 + self.out[1], self.x0 : self.x0 + self.out[0]]
+
+
+def resample(frames: Iterator[np.ndarray], src_fps: float, out_fps: float | None) -> Iterator[np.ndarray]:
+    """Nearest-in-time resampling: output frame i shows the source frame at time i / out_fps.
+
+    Lower rates drop frames, higher rates repeat them; ties round up (to the later frame), and
+    ``out_fps=None`` passes frames through.
+    """
+    if out_fps is None or src_fps <= 0 or abs(out_fps - src_fps) < 1e-6:
+        yield from frames
+        return
+    step = src_fps / out_fps
+    wanted = 0  # output index
+    for j, frame in enumerate(frames):
+        while math.floor(wanted * step + 0.5 + 1e-9) == j:
+            yield frame
+            wanted += 1
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint(source_sha256: str, spec: FrameSpec, decoder: Decoder) -> str:
+    """Identity of an extraction: same source bytes + same settings → same frames."""
+    blob = json.dumps({"source": source_sha256, "spec": asdict(spec), "decoder": decoder}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def is_up_to_date(folder: Path, expected_fingerprint: str) -> bool:
+    meta = folder / META_FILE
+    if not meta.is_file():
+        return False
+    try:
+        return json.loads(meta.read_text(encoding="utf-8")).get("fingerprint") == expected_fingerprint
+    except (json.JSONDecodeError, OSError):
+        return False
+
+
+def extract_video(
+    source: VideoSource,
+    dest: Path,
+    spec: FrameSpec,
+    decoder: Decoder = "auto",  # "auto": OpenCV, then PyAV
+    writer_threads: int = 2,  # frame files encoded in parallel with decoding
+    source_sha256: str | None = None,  # known hash of the source file (computed when None)
+    progress: bool = True,  # show a per-frame progress bar
+) -> dict[str, Any]:
+    """Extract one video into ``dest`` (replaced whole, atomically); returns its ``meta.json`` content."""
+    with VideoReader(source.path, decoder=decoder, bgr=True) as video, atomic_dir(dest) as tmp:
+        sha = source_sha256 or file_sha256(source.path)
+        info = video.info
+        width, height = output_size(info.width, info.height, spec)
+        resize = FrameResizer(info.width, info.height, width, height, spec.resize)
+        out_fps = spec.fps if spec.fps is not None else (info.fps or 30.0)
+        params = (
+            [cv2.IMWRITE_JPEG_QUALITY, spec.jpeg_quality]
+            if spec.frame_format == "jpg"
+            else [cv2.IMWRITE_PNG_COMPRESSION, spec.png_compression]
+        )
+        expected = info.frame_count * out_fps / info.fps if info.fps and info.frame_count else None
+        if spec.max_frames is not None and expected is not None:
+            expected = min(expected, spec.max_frames)
+        bar = tqdm(
+            total=round(expected) if expected else None,
+            desc=source.video_id,
+            unit="frame",
+            leave=False,
+            disable=not progress,
+        )
+        written = 0
+        failures: list[BaseException] = []
+        in_flight = threading.BoundedSemaphore(4 * writer_threads)  # bounds memory held by queued frames
+
+        def write(path: Path, frame: np.ndarray) -> None:
+            try:
+                if not cv2.imwrite(str(path), frame, params):
+                    raise OSError(f"cv2.imwrite failed for {path}")
+            finally:
+                in_flight.release()
+
+        with ThreadPoolExecutor(max_workers=writer_threads) as pool:
+            futures: list[Future[None]] = []
+            for frame in resample(iter(video), info.fps, spec.fps):
+                if spec.max_frames is not None and written >= spec.max_frames:
+                    break
+                in_flight.acquire()
+                name = f"{written:0{FRAME_DIGITS}d}.{spec.frame_format}"
+                futures.append(pool.submit(write, tmp / name, np.ascontiguousarray(resize(frame))))
+                written += 1
+                bar.update()
+            for future in futures:
+                if (exc := future.exception()) is not None:
+                    failures.append(exc)
+        bar.close()
+        if failures:
+            raise failures[0]
+        if spec.max_frames is None or written < spec.max_frames:
+            video.check_complete()
+        if written < 2:
+            raise VideoError(
+                source.path,
+                f"has {written} frame(s) after resampling; vid2vid needs at least 2 (pairs of consecutive frames)",
+            )
+        meta = {
+            "video_id": source.video_id,
+            "source": source.path.name,
+            "source_sha256": sha,
+            "split": source.split,
+            "source_width": info.width,
+            "source_height": info.height,
+            "source_fps": info.fps,
+            "source_frame_count": info.frame_count,
+            "decoded_frames": video.frames_read,
+            "codec": info.codec,
+            "decoder": info.decoder,
+            "fps": out_fps,
+            "width": width,
+            "height": height,
+            "num_frames": written,
+            "frame_format": spec.frame_format,
+            "frame_pattern": f"%0{FRAME_DIGITS}d.{spec.frame_format}",
+            "fingerprint": fingerprint(sha, spec, decoder),
+        }
+        write_json(tmp / META_FILE, meta)
+    return meta
+
+
+def frame_paths(folder: Path) -> list[Path]:
+    """The frame files of one extracted video, in order (reads ``meta.json``)."""
+    meta = read_meta(folder)
+    return [folder / (meta["frame_pattern"] % i) for i in range(meta["num_frames"])]
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    path = folder / META_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; this frame folder is incomplete, re-run the extract stage")
+    return json.loads(path.read_text(encoding="utf-8"))

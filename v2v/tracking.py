@@ -1,0 +1,260 @@
+"""MLflow tracking: one run per stage execution, grouped under one parent run per pipeline execution.
+
+The store is ``MLFLOW_TRACKING_URI`` when set, else an embedded SQLite store with a local artifact
+folder inside the project (``mlruns/``). Grouping:
+
+* ``V2V_PARENT_RUN_ID`` set (the Prefect flow, ``v2v pipeline``): stage runs nest under that run.
+* Run by ``dvc repro``: DVC starts every stage from one ``dvc`` process; the first stage opens a
+  parent run tagged with that process's identity (``v2v.pipeline_key``) and later stages of the
+  same ``dvc repro`` find it, so one execution is one parent run with one child per stage.
+* Otherwise (a stage run by hand) the stage run stands alone.
+
+Every stage run carries its params section, the git commit (and whether the tree was dirty), and
+the DVC-style md5 of each input the stage declares in ``dvc.yaml`` (``v2v.dep.<path>``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from v2v.config import Config, flatten, to_dict
+from v2v.dvcfile import dvc_md5, load_stages
+from v2v.paths import ProjectPaths
+
+log = logging.getLogger(__name__)
+
+PARENT_ENV = "V2V_PARENT_RUN_ID"
+PIPELINE_KEY_ENV = "V2V_PIPELINE_KEY"
+PIPELINE_KEY_TAG = "v2v.pipeline_key"
+
+
+def tracking_uri(paths: ProjectPaths) -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else the project's embedded SQLite store."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    paths.mlflow_db.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{paths.mlflow_db}"
+
+
+def local_artifact_root(uri: str) -> str | None:
+    """A local SQLite store keeps its artifacts in ``artifacts/`` beside the database; a server decides itself."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").as_uri()
+
+
+def git_state(root: Path) -> dict[str, str]:
+    """Commit and dirtiness of the project's git checkout (empty when not a git repo)."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return {}
+    return {
+        "v2v.git_commit": commit,
+        "mlflow.source.git.commit": commit,
+        "v2v.git_dirty": str(bool(dirty)).lower(),
+    }
+
+
+def dvc_pipeline_key() -> str | None:
+    """Identity of the ``dvc`` process that started this stage (same for all stages of one ``dvc repro``)."""
+    if os.environ.get(PIPELINE_KEY_ENV):
+        return os.environ[PIPELINE_KEY_ENV]
+    if "DVC_STAGE" not in os.environ:
+        return None
+    try:
+        import psutil
+
+        proc = psutil.Process().parent()
+        while proc is not None:
+            cmd = proc.cmdline()
+            if any(Path(part).name == "dvc" for part in cmd[:3]) or cmd[1:3] == ["-m", "dvc"]:
+                return f"dvc-{proc.pid}-{int(proc.create_time())}"
+            proc = proc.parent()
+    except (ImportError, OSError, psutil.Error):
+        return None
+    return None
+
+
+def stage_inputs(paths: ProjectPaths, stage: str, params: Mapping[str, Any]) -> dict[str, str]:
+    """DVC md5 of each existing dep the stage declares in ``dvc.yaml``."""
+    if not paths.dvc_file.is_file():
+        return {}
+    stages = load_stages(paths.root, dict(params))
+    if stage not in stages:
+        return {}
+    hashes = {}
+    for dep in stages[stage].deps:
+        full = paths.root / dep
+        if full.exists():
+            hashes[f"v2v.dep.{dep}"] = dvc_md5(full)
+    return hashes
+
+
+class StageRun:
+    """Logging handle of one stage execution (a no-op when tracking is disabled)."""
+
+    def __init__(self, client: Any | None, run_id: str | None) -> None:
+        self.client = client
+        self.run_id = run_id
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        if self.client is None:
+            return
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, step or 0) for k, v in metrics.items()]
+        self.client.log_batch(self.run_id, metrics=batch)
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        if self.client is None:
+            return
+        from mlflow.entities import Param
+
+        self.client.log_batch(self.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        if self.client is None:
+            return
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_artifact(self, path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+        if self.client is None:
+            return
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def log_image(self, rgb: np.ndarray, artifact_file: str) -> None:
+        """Log an RGB uint8 image as a PNG artifact (``artifact_file`` like ``previews/frames.png``)."""
+        if self.client is None:
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp) / Path(artifact_file).name
+            if not cv2.imwrite(str(local), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+                raise OSError(f"cannot encode the image artifact {artifact_file}")
+            self.log_artifact(local, str(Path(artifact_file).parent) if "/" in artifact_file else None)
+
+
+def _experiment_id(client: Any, name: str, paths: ProjectPaths, uri: str) -> str:
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    # a local SQLite store keeps its artifacts beside the database; a server decides for itself
+    location = (
+        (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").as_uri() if uri.startswith("sqlite:///") else None
+    )
+    try:
+        return str(client.create_experiment(name, artifact_location=location))
+    except Exception:  # another process created it first
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return str(experiment.experiment_id)
+
+
+@contextlib.contextmanager
+def pipeline_run(cfg: Config, paths: ProjectPaths, driver: str) -> Iterator[str | None]:
+    """Open the parent run of one pipeline execution and yield its id (None when tracking is off).
+
+    Stages started while it is open nest under it (via ``V2V_PARENT_RUN_ID``, set here for this
+    process and passed on to stage subprocesses by the caller).
+    """
+    if not cfg.tracking.enabled:
+        yield None
+        return
+    from mlflow import MlflowClient
+
+    uri = tracking_uri(paths)
+    client = MlflowClient(tracking_uri=uri)
+    experiment_id = _experiment_id(client, cfg.tracking.experiment, paths, uri)
+    tags = {"v2v.driver": driver, **git_state(paths.root)}
+    run = client.create_run(experiment_id, run_name=f"pipeline {time.strftime('%Y-%m-%d %H:%M:%S')}", tags=tags)
+    previous = os.environ.get(PARENT_ENV)
+    os.environ[PARENT_ENV] = run.info.run_id
+    try:
+        yield str(run.info.run_id)
+    except BaseException as exc:
+        client.set_tag(run.info.run_id, "v2v.error", f"{type(exc).__name__}: {exc}"[:5000])
+        client.set_terminated(run.info.run_id, "FAILED")
+        raise
+    finally:
+        if previous is None:
+            os.environ.pop(PARENT_ENV, None)
+        else:
+            os.environ[PARENT_ENV] = previous
+    client.set_terminated(run.info.run_id, "FINISHED")
+
+
+def _parent_run(client: Any, experiment_id: str, tags: Mapping[str, str]) -> str | None:
+    if os.environ.get(PARENT_ENV):
+        return os.environ[PARENT_ENV]
+    key = dvc_pipeline_key()
+    if key is None:
+        return None
+    found = client.search_runs([experiment_id], filter_string=f"tags.`{PIPELINE_KEY_TAG}` = '{key}'", max_results=1)
+    if found:
+        return str(found[0].info.run_id)
+    run = client.create_run(
+        experiment_id,
+        run_name=f"pipeline {time.strftime('%Y-%m-%d %H:%M:%S')}",
+        tags={PIPELINE_KEY_TAG: key, "v2v.driver": "dvc repro", **tags},
+    )
+    return str(run.info.run_id)
+
+
+@contextlib.contextmanager
+def stage_run(stage: str, cfg: Config, paths: ProjectPaths, sections: tuple[str, ...]) -> Iterator[StageRun]:
+    """Open the MLflow run of one stage execution; it ends FINISHED, or FAILED with the error.
+
+    ``sections`` are the params sections the stage reads; they are logged as the run's params.
+    """
+    if not cfg.tracking.enabled:
+        yield StageRun(None, None)
+        return
+    from mlflow import MlflowClient
+
+    uri = tracking_uri(paths)
+    client = MlflowClient(tracking_uri=uri)
+    experiment_id = _experiment_id(client, cfg.tracking.experiment, paths, uri)
+    git = git_state(paths.root)
+    parent = _parent_run(client, experiment_id, git)
+    params_dict = to_dict(cfg)
+    tags = {"v2v.stage": stage, **git, **stage_inputs(paths, stage, params_dict)}
+    if parent:
+        tags["mlflow.parentRunId"] = parent
+    run = client.create_run(experiment_id, run_name=stage, tags=tags)
+    handle = StageRun(client, run.info.run_id)
+    handle.log_params(flatten({s: params_dict[s] for s in sections}))
+    started = time.perf_counter()
+    try:
+        yield handle
+    except BaseException as exc:
+        handle.set_tags({"v2v.error": f"{type(exc).__name__}: {exc}"[:5000]})
+        client.set_terminated(run.info.run_id, "FAILED")
+        if parent and not os.environ.get(PARENT_ENV):
+            client.set_terminated(parent, "FAILED")
+        raise
+    handle.log_metrics({"stage_seconds": time.perf_counter() - started})
+    client.set_terminated(run.info.run_id, "FINISHED")
+    if parent and not os.environ.get(PARENT_ENV):
+        client.set_terminated(parent, "FINISHED")  # a later stage of the same dvc repro may extend it
+    log.info("MLflow run %s (%s) logged to %s", run.info.run_id, stage, uri)
