@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -83,3 +84,67 @@ def tiny_config() -> Callable[..., Config]:
 def frames_factory() -> Callable[..., list[np.ndarray]]:
     """``frames_factory(num_frames, width, height, seed=0)`` → RGB uint8 frames panning 2 px/frame."""
     return moving_frames
+
+
+TINY_PARAMS = {
+    "sample": {
+        "width": 64,
+        "height": 32,
+        "num_frames": 6,
+        "train_clips_per_scene": 1,
+        "test_clips_per_scene": 1,
+    },
+    "extract": {"width": 64, "height": 32},
+}
+
+
+@pytest.fixture
+def dvc_project(tmp_path: Path) -> Path:
+    """A throwaway copy of this project (code, dvc.yaml, tiny params) as its own git + DVC repo."""
+    import shutil
+    import subprocess
+
+    import yaml
+
+    root = tmp_path / "proj"
+    shutil.copytree(REPO / "v2v", root / "v2v", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("dvc.yaml", ".dvcignore"):
+        shutil.copy(REPO / name, root / name)
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    for section, values in TINY_PARAMS.items():
+        params[section].update(values)
+    params["tracking"]["experiment"] = f"e2e-{tmp_path.name}"
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
+    for command in (
+        ["git", "init", "-q"],
+        [sys.executable, "-m", "dvc", "init", "-q"],
+        [sys.executable, "-m", "dvc", "config", "core.analytics", "false"],
+        ["git", "add", "-A"],
+        ["git", "commit", "-qm", "init"],
+    ):
+        subprocess.run(command, cwd=root, env=env, check=True, capture_output=True)
+    return root
+
+
+def run_dvc(root: Path, *args: str) -> str:
+    """Run ``dvc ARGS`` in ``root`` with this interpreter first on PATH; returns its output."""
+    import subprocess
+
+    env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
+    result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=env, capture_output=True, text=True)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"dvc {' '.join(args)} failed:\n{output[-4000:]}"
+    return output
+
+
+@pytest.fixture
+def dvc() -> Callable[..., str]:
+    """``dvc(root, "repro")`` → output; fails the test with the output when DVC fails."""
+    return run_dvc

@@ -42,7 +42,7 @@ def _resolve(text: str, params: dict[str, Any]) -> str:
 
 
 def _paths(entries: list[Any] | None) -> tuple[str, ...]:
-    out = []
+    out: list[str] = []
     for entry in entries or []:
         out.extend(entry.keys() if isinstance(entry, dict) else [entry])
     return tuple(out)

@@ -1,19 +1,9 @@
-"""Pictures for people: contact sheets of frames and colour-coded label maps."""
+"""Pictures for people: contact sheets of frames."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
-
-from v2v.data.labels import LABELS
-
-
-def colorize_labels(label: np.ndarray) -> np.ndarray:
-    """(H, W) label ids → (H, W, 3) RGB with the Cityscapes palette (unknown ids black)."""
-    palette = np.zeros((256, 3), np.uint8)
-    for item in LABELS:
-        palette[item.id] = item.color
-    return palette[label]
 
 
 def contact_sheet(rows: list[list[np.ndarray]], tile_width: int = 256, gap: int = 2) -> np.ndarray:

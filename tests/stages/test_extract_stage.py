@@ -63,9 +63,12 @@ def test_rerun_reuses_and_follows_input_changes(
     assert metrics["videos_reused"] == 0 and metrics["frames"] == 6
     assert frame_dirs(project) == ["run"]
     # changing a frame setting re-extracts
-    assert extract.run(tiny_config(extract={"input_dir": "videos", "fps": 5.0}, tracking={"enabled": False}), project)[
-        "videos_reused"
-    ] == 0
+    assert (
+        extract.run(tiny_config(extract={"input_dir": "videos", "fps": 5.0}, tracking={"enabled": False}), project)[
+            "videos_reused"
+        ]
+        == 0
+    )
 
 
 def make_bad_inputs(videos: Path, make_video: Callable) -> dict[str, str]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Label:
@@ -66,3 +68,11 @@ def instance_id(class_id: int, k: int) -> int:
 def class_of_instance(value: int) -> int:
     """Class id of a value in an instance map (works for both thing and stuff pixels)."""
     return value // INSTANCE_DIVISOR if value >= INSTANCE_DIVISOR else value
+
+
+def colorize(label: np.ndarray) -> np.ndarray:
+    """(H, W) label ids → (H, W, 3) RGB uint8 in the Cityscapes palette (unknown ids black)."""
+    palette = np.zeros((256, 3), np.uint8)
+    for item in LABELS:
+        palette[item.id] = item.color
+    return palette[label]

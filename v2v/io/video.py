@@ -260,7 +260,7 @@ def _write_opencv(path: Path, frames: Iterable[np.ndarray], fps: float, codec: s
         for frame in frames:
             _check_frame(path, frame, count)
             if writer is None:
-                fourcc = cv2.VideoWriter_fourcc(*codec.upper() if codec == "mjpg" else codec)
+                fourcc = cv2.VideoWriter.fourcc(*codec.upper() if codec == "mjpg" else codec)
                 writer = cv2.VideoWriter(str(path), fourcc, fps, (frame.shape[1], frame.shape[0]))
                 if not writer.isOpened():
                     raise RuntimeError(f"{path}: OpenCV cannot open a {codec} writer")

@@ -20,4 +20,5 @@ def get_stage(name: str) -> Callable[..., Any]:
     """The ``run`` function of a stage, by name."""
     if name not in STAGES:
         raise KeyError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
-    return importlib.import_module(STAGES[name]).run  # type: ignore[no-any-return]
+    run: Callable[..., Any] = importlib.import_module(STAGES[name]).run
+    return run

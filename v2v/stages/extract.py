@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 from tqdm import tqdm
 
 from v2v.config import Config
@@ -144,8 +146,15 @@ def _sheet(paths: ProjectPaths, metas: list[dict[str, Any]], per_video: int) -> 
     for meta in metas[:MAX_SHEET_ROWS]:
         files = frame_paths(paths.frames / meta["video_id"])
         picks = [files[i] for i in evenly_spaced(len(files), per_video)]
-        rows.append([cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in picks])
+        rows.append([cv2.cvtColor(_imread(f), cv2.COLOR_BGR2RGB) for f in picks])
     return contact_sheet(rows, tile_width=min(256, metas[0]["width"]))
+
+
+def _imread(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path))
+    if image is None:
+        raise OSError(f"{path}: cannot decode this frame; delete its folder and re-run the extract stage")
+    return image
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from v2v.config import Config, SampleConfig
+from v2v.data.labels import colorize
 from v2v.data.synthetic import COCO_KEYPOINTS, generate_clip
 from v2v.io.atomic import atomic_dir, write_json
 from v2v.io.maps import write_flow, write_instance, write_label, write_mask, write_rgb
@@ -29,7 +30,7 @@ from v2v.io.video import write_video
 from v2v.paths import ProjectPaths
 from v2v.stages.common import stage_main
 from v2v.tracking import stage_run
-from v2v.viz import colorize_labels, contact_sheet
+from v2v.viz import contact_sheet
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def write_clip(
                 write_mask(truth_dir / "flow_valid" / f"{name}.png", truth.flow_valid)
             keypoints.append(truth.keypoints)
             if t % preview_every == 0:
-                previews.extend([truth.rgb, colorize_labels(truth.label)])
+                previews.extend([truth.rgb, colorize(truth.label)])
             yield truth.rgb
 
     count = write_video(video_path, frames(), fps=cfg.fps, codec=cfg.codec, crf=cfg.crf)

@@ -1,0 +1,39 @@
+"""The Prefect flow runs the same stages (through DVC) with retries, grouped under one MLflow run."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from pipelines.flow import v2v_pipeline
+
+
+def test_flow_runs_pipeline_and_groups_runs(dvc_project: Path) -> None:
+    experiment = yaml.safe_load((dvc_project / "params.yaml").read_text())["tracking"]["experiment"]
+    results = v2v_pipeline(root=str(dvc_project), driver="dvc")
+    assert results == ["sample: ran", "extract: ran"]
+    assert (dvc_project / "dvc.lock").is_file() and (dvc_project / "data/frames/index.json").is_file()
+    client = MlflowClient()
+    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert parent.data.tags["v2v.driver"] == "prefect/dvc" and parent.info.status == "FINISHED"
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert sorted(r.data.tags["v2v.stage"] for r in children) == ["extract", "sample"]
+    # second run: DVC says everything is up to date
+    assert v2v_pipeline(root=str(dvc_project), driver="dvc") == ["sample: up to date", "extract: up to date"]
+
+
+def test_flow_failure_is_retried_then_reported(dvc_project: Path) -> None:
+    params = yaml.safe_load((dvc_project / "params.yaml").read_text())
+    params["extract"]["input_dir"] = "empty"
+    (dvc_project / "empty").mkdir()
+    (dvc_project / "empty" / "notes.mp4").write_text("not a video")
+    (dvc_project / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(RuntimeError, match="notes.mp4: cannot decode"):
+        v2v_pipeline(root=str(dvc_project), stages=["extract"], driver="dvc")
+    client = MlflowClient()
+    runs = client.search_runs([client.get_experiment_by_name(params["tracking"]["experiment"]).experiment_id])
+    extract_runs = [r for r in runs if r.data.tags.get("v2v.stage") == "extract"]
+    assert len(extract_runs) == 2, "the failed stage is retried once"
+    assert all(r.info.status == "FAILED" for r in runs)

@@ -1,0 +1,60 @@
+"""`dvc repro` end to end on a tiny copy of the project: outputs, no-op rerun, partial rerun, MLflow grouping."""
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+from mlflow import MlflowClient
+
+from v2v.dvcfile import dvc_md5
+
+
+def runs_of(experiment: str) -> list:
+    client = MlflowClient()
+    found = client.get_experiment_by_name(experiment)
+    return client.search_runs([found.experiment_id]) if found else []
+
+
+def test_dvc_repro_end_to_end(dvc_project: Path, dvc: Callable[..., str]) -> None:
+    experiment = yaml.safe_load((dvc_project / "params.yaml").read_text())["tracking"]["experiment"]
+    dvc(dvc_project, "repro")
+
+    index = json.loads((dvc_project / "data/frames/index.json").read_text())
+    assert {v["video_id"]: v["split"] for v in index["videos"]} == {
+        "street_000": "train",
+        "street_001": "test",
+        "pose_000": "train",
+        "pose_001": "test",
+    }
+    assert all(v["num_frames"] == 6 for v in index["videos"])
+    assert (dvc_project / "data/sample/truth/street_000/flow/000001.npy").is_file()
+
+    # one parent run for the execution, one child per stage, tagged with git and DVC input hashes
+    runs = runs_of(experiment)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and parents[0].data.tags["v2v.driver"] == "dvc repro"
+    assert sorted(r.data.tags["v2v.stage"] for r in children) == ["extract", "sample"]
+    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
+    assert all(len(r.data.tags["v2v.git_commit"]) == 40 for r in runs)
+    lock = yaml.safe_load((dvc_project / "dvc.lock").read_text())
+    locked_videos = next(o["md5"] for o in lock["stages"]["sample"]["outs"] if o["path"] == "data/sample/videos")
+    extract_run = next(r for r in children if r.data.tags["v2v.stage"] == "extract")
+    assert extract_run.data.tags["v2v.dep.data/sample/videos"] == locked_videos
+    assert dvc_md5(dvc_project / "data/sample/videos") == locked_videos
+
+    # nothing changed: a no-op that logs nothing new
+    out = dvc(dvc_project, "repro")
+    assert "didn't change" in out and "Running stage" not in out
+    assert len(runs_of(experiment)) == 3
+
+    # a changed extract param reruns extract only
+    params = yaml.safe_load((dvc_project / "params.yaml").read_text())
+    params["extract"]["fps"] = 5.0
+    (dvc_project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    out = dvc(dvc_project, "repro")
+    assert "Running stage 'extract'" in out and "Running stage 'sample'" not in out
+    index = json.loads((dvc_project / "data/frames/index.json").read_text())
+    assert all(v["num_frames"] == 2 and v["fps"] == 5.0 for v in index["videos"])  # 6 frames at 15 fps → 2 at 5 fps
+    assert len(runs_of(experiment)) == 5  # a second parent with one child
