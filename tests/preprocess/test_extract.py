@@ -109,3 +109,24 @@ def test_extract_video_max_frames_and_jpeg(tmp_path: Path, make_video: Callable)
     )
     assert meta["num_frames"] == 5 and meta["frame_pattern"] == "%06d.jpg"
     assert len(list((tmp_path / "clip").glob("*.jpg"))) == 5
+
+
+def test_geometry_maps_ground_truth_like_frames(tmp_path: Path, make_video: Callable, frames_factory: Callable) -> None:
+    from v2v.preprocess.extract import apply_geometry, source_index
+
+    src = make_video(tmp_path / "clip.mp4", num_frames=9, width=160, height=64, fps=30.0)
+    meta = extract_video(VideoSource(src, "clip", "train"), tmp_path / "clip", spec(fps=10.0), progress=False)
+    assert meta["resampled"] and meta["geometry"] == {"scaled_width": 80, "scaled_height": 32, "x0": 8, "y0": 0}
+    truth = frames_factory(9, 160, 64)
+    files = frame_paths(tmp_path / "clip")
+    for i, path in enumerate(files):
+        j = source_index(i, meta["source_fps"], meta["fps"])
+        assert j == 3 * i
+        want = apply_geometry(truth[j], meta).astype(float)
+        got = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB).astype(float)
+        assert np.abs(got - want).mean() < 6.0
+    labels = np.repeat(np.arange(160, dtype=np.uint8)[None], 64, axis=0)
+    mapped = apply_geometry(labels, meta, nearest=True)
+    assert mapped.shape == (32, 64) and set(np.unique(mapped)) <= set(range(160))
+    with pytest.raises(ValueError, match="expected a 160x64 array"):
+        apply_geometry(labels[:, :100], meta)

@@ -144,6 +144,10 @@ class FrameResizer:
         self.interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
         self.identity = self.scaled == (src_w, src_h) and self.out == (src_w, src_h)
 
+    def geometry(self) -> dict[str, int]:
+        """How source pixels map to output pixels: resize to ``scaled`` then crop at ``(x0, y0)``."""
+        return {"scaled_width": self.scaled[0], "scaled_height": self.scaled[1], "x0": self.x0, "y0": self.y0}
+
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         if self.identity:
             return frame
@@ -152,19 +156,22 @@ class FrameResizer:
         return frame[self.y0 : self.y0 + self.out[1], self.x0 : self.x0 + self.out[0]]
 
 
+def source_index(i: int, src_fps: float, out_fps: float | None) -> int:
+    """Index of the source frame that output frame ``i`` shows (see :func:`resample`)."""
+    if out_fps is None or src_fps <= 0 or abs(out_fps - src_fps) < 1e-6:
+        return i
+    return math.floor(i * src_fps / out_fps + 0.5 + 1e-9)
+
+
 def resample(frames: Iterator[np.ndarray], src_fps: float, out_fps: float | None) -> Iterator[np.ndarray]:
     """Nearest-in-time resampling: output frame i shows the source frame at time i / out_fps.
 
     Lower rates drop frames, higher rates repeat them; ties round up (to the later frame), and
     ``out_fps=None`` passes frames through.
     """
-    if out_fps is None or src_fps <= 0 or abs(out_fps - src_fps) < 1e-6:
-        yield from frames
-        return
-    step = src_fps / out_fps
     wanted = 0  # output index
     for j, frame in enumerate(frames):
-        while math.floor(wanted * step + 0.5 + 1e-9) == j:
+        while source_index(wanted, src_fps, out_fps) == j:
             yield frame
             wanted += 1
 
@@ -271,6 +278,8 @@ def extract_video(
             "codec": info.codec,
             "decoder": info.decoder,
             "fps": out_fps,
+            "resampled": spec.fps is not None and abs(spec.fps - info.fps) >= 1e-6,
+            "geometry": resize.geometry(),
             "width": width,
             "height": height,
             "num_frames": written,
@@ -280,6 +289,25 @@ def extract_video(
         }
         write_json(tmp / META_FILE, meta)
     return meta
+
+
+def apply_geometry(image: np.ndarray, meta: dict[str, Any], nearest: bool = False) -> np.ndarray:
+    """Map a per-pixel source-resolution array (a label map, a ground-truth image) the way the frames were.
+
+    ``nearest=True`` for label and instance maps (no new values are invented).
+    """
+    geo = meta["geometry"]
+    scaled = (geo["scaled_width"], geo["scaled_height"])
+    if (image.shape[1], image.shape[0]) != (meta["source_width"], meta["source_height"]):
+        raise ValueError(
+            f"expected a {meta['source_width']}x{meta['source_height']} array for video {meta['video_id']}, "
+            f"got {image.shape[1]}x{image.shape[0]}"
+        )
+    if scaled != (image.shape[1], image.shape[0]):
+        shrink = scaled[0] * scaled[1] < image.shape[0] * image.shape[1]
+        mode = cv2.INTER_NEAREST if nearest else cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+        image = cv2.resize(image, scaled, interpolation=mode)
+    return image[geo["y0"] : geo["y0"] + meta["height"], geo["x0"] : geo["x0"] + meta["width"]]
 
 
 def frame_paths(folder: Path) -> list[Path]:
