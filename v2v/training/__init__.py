@@ -1,0 +1,1 @@
+"""Training: checkpoints, the progressive schedule, distributed helpers, and the training loop."""
