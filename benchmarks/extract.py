@@ -84,7 +84,9 @@ def main() -> None:
             )["num_frames"],
         }
         size_mb = video.stat().st_size / 1e6
-        print(f"{args.frames} frames of H.264 {args.width}x{args.height} ({size_mb:.1f} MB), median of {args.repeats} runs")
+        print(
+            f"{args.frames} frames of H.264 {args.width}x{args.height} ({size_mb:.1f} MB), median of {args.repeats} runs"
+        )
         print(f"{'case':48} {'frames/s':>9} {'x bare decode time':>19}")
         base = None
         for name, fn in cases.items():

@@ -112,6 +112,219 @@ class ExtractConfig:
     writer_threads: int = param(2, "threads encoding frame files while the next frames decode", in_range(1, 64))
 
 
+ThingClass = Literal["person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle"]
+
+
+@dataclass(frozen=True)
+class SegmentConfig:
+    """Semantic label + tracked instance maps per frame (``data/maps/segment/<video_id>/``)."""
+
+    backend: Literal["ground_truth", "torchvision", "detectron2"] = param(
+        "ground_truth",
+        "'ground_truth': the dataset's own maps (the synthetic sample); 'torchvision': Mask R-CNN (COCO); "
+        "'detectron2': a detectron2 model (install detectron2 first)",
+    )
+    ground_truth_dir: str = param(
+        "data/sample/truth", "ground_truth backend: folder of <video_id>/label,instance/ truth maps", non_empty
+    )
+    model: Literal["maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2"] = param(
+        "maskrcnn_resnet50_fpn", "torchvision backend: Mask R-CNN R50-FPN v1 (faster) or v2 (more accurate)"
+    )
+    weights: str = param(
+        "default",
+        "learned backends: 'default' (library weights; downloaded when online), 'none' (random init, tests only) "
+        "or a local weights file",
+        non_empty,
+    )
+    detectron2_config: str | None = param(
+        None,
+        "detectron2 backend: config file or model-zoo name, e.g. COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml",
+    )
+    classes: tuple[ThingClass, ...] = param(
+        ("person", "car", "truck", "bus", "train", "motorcycle", "bicycle"),
+        "Cityscapes thing classes to keep (COCO models have no 'rider')",
+        non_empty,
+    )
+    score_threshold: float = param(0.5, "drop detections scoring below this", in_range(0, 1))
+    mask_threshold: float = param(0.5, "mask probability above which a pixel belongs to the object", in_range(0, 1))
+    min_size: int = param(800, "torchvision: the shorter frame side is resized to this for inference", positive)
+    max_detections: int = param(100, "torchvision: at most this many objects per frame", in_range(1, 1000))
+    batch_size: int = param(4, "frames per forward pass", in_range(1, 256))
+    device: Literal["auto", "cpu", "cuda"] = param("auto", "where learned backends run")
+    track_iou: float = param(0.3, "least mask IoU (motion-predicted) to keep an object's id", in_range(0, 1))
+    track_max_gap: int = param(5, "frames an object may vanish and keep its id", in_range(0, 10_000))
+
+
+@dataclass(frozen=True)
+class EdgesConfig:
+    """Binary edge maps per frame (``data/maps/edges/<video_id>/``)."""
+
+    sigma: float = param(1.0, "Gaussian pre-blur sigma in pixels (0: none); 1 = the reference's look", non_negative)
+    thresholds: Literal["fixed", "auto"] = param(
+        "fixed", "'fixed': low/high below (25.5/51 = scikit-image defaults); 'auto': from the median intensity"
+    )
+    low: float = param(25.5, "Canny low threshold on the gradient magnitude (fixed)", non_negative)
+    high: float = param(51.0, "Canny high threshold on the gradient magnitude (fixed)", non_negative)
+    auto_spread: float = param(0.33, "auto: thresholds at (1 -/+ spread) * median intensity", in_range(0, 1))
+    instance_boundaries: bool = param(False, "OR in the boundaries of the segment stage's instance maps")
+    workers: int = param(2, "frames processed in parallel threads (OpenCV releases the GIL)", in_range(1, 64))
+
+
+@dataclass(frozen=True)
+class PoseConfig:
+    """Keypoints (OpenPose-like JSON) + rendered pose maps per frame (``data/maps/pose/<video_id>/``)."""
+
+    backend: Literal["ground_truth", "torchvision", "detectron2"] = param(
+        "ground_truth",
+        "'ground_truth': the dataset's keypoints.json (the synthetic sample); 'torchvision': Keypoint R-CNN "
+        "(COCO-17); 'detectron2': a detectron2 keypoint model",
+    )
+    ground_truth_dir: str = param(
+        "data/sample/truth", "ground_truth backend: folder of <video_id>/keypoints.json", non_empty
+    )
+    weights: str = param(
+        "default", "learned backends: 'default', 'none' (random init, tests only) or a local weights file", non_empty
+    )
+    detectron2_config: str | None = param(
+        None, "detectron2 backend: config file or model-zoo name, e.g. COCO-Keypoints/keypoint_rcnn_R_50_FPN_3x.yaml"
+    )
+    score_threshold: float = param(0.5, "drop people whose detection scores below this", in_range(0, 1))
+    keypoint_threshold: float = param(0.01, "keypoints below this confidence are not drawn", in_range(0, 1))
+    line_width: float = param(6.0, "limb width in pixels at a 512-pixel short side (scaled with resolution)", positive)
+    min_size: int = param(800, "torchvision: the shorter frame side is resized to this for inference", positive)
+    max_detections: int = param(100, "torchvision: at most this many people per frame", in_range(1, 1000))
+    batch_size: int = param(4, "frames per forward pass", in_range(1, 256))
+    device: Literal["auto", "cpu", "cuda"] = param("auto", "where learned backends run")
+    smoothing: float = param(
+        0.0, "temporal smoothing of tracked keypoints: weight of the past (0 = off)", in_range(0, 0.99)
+    )
+    track_iou: float = param(0.3, "least box IoU to keep a person's id between frames", in_range(0, 1))
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """Backward optical flow t → t-1 + confidence mask per frame pair (``data/flow/<video_id>/``)."""
+
+    backend: Literal["dis", "raft"] = param(
+        "dis", "'dis': OpenCV DIS (CPU, no weights, the offline default); 'raft': torchvision RAFT"
+    )
+    dis_preset: Literal["ultrafast", "fast", "medium"] = param("medium", "DIS preset: speed against accuracy")
+    raft_model: Literal["small", "large"] = param("small", "RAFT variant: raft_small or raft_large")
+    raft_weights: str = param(
+        "default",
+        "RAFT weights: 'default' (torchvision's, downloaded or in $TORCH_HOME/hub/checkpoints), "
+        "'none' (random init, tests only) or a local state-dict file",
+        non_empty,
+    )
+    raft_iterations: int = param(12, "RAFT recurrent refinement steps", in_range(1, 64))
+    batch_size: int = param(
+        4, "frame pairs per backend call (RAFT batches them; memory grows with it)", in_range(1, 256)
+    )
+    device: Literal["auto", "cpu", "cuda"] = param("auto", "where RAFT runs (DIS always runs on the CPU)")
+    photometric_threshold: float | None = param(
+        0.01,
+        "a pixel is trusted when the squared RGB error of the warped frame t-1 ([-1, 1] units, summed over "
+        "channels) is below this (the reference uses 0.02); null disables the check",
+        positive,
+    )
+    forward_backward: bool = param(False, "also check forward-backward consistency (computes a second flow per pair)")
+    fb_alpha: float = param(0.01, "forward-backward: relative tolerance on the squared flow magnitudes", non_negative)
+    fb_beta: float = param(0.25, "forward-backward: absolute tolerance in px^2 (0.25 = 0.5 px)", non_negative)
+    out_of_frame: bool = param(True, "distrust pixels whose flow points outside frame t-1")
+    ground_truth_dir: str | None = param(
+        "data/sample/truth",
+        "folder of <video_id>/flow/ ground truth for EPE (the sample's); null: no EPE. Another folder "
+        "must also be listed in dvc.yaml's flow deps",
+    )
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The networks: a named preset (``v2v.models.presets``) plus optional overrides (null = the preset's)."""
+
+    preset: Literal["tiny", "small", "reference"] = param(
+        "small", "tiny (tests), small (CPU), reference (the official Cityscapes 512 configuration)"
+    )
+    ngf: int | None = param(None, "generator width at scale 0", positive)
+    n_downsample_g: int | None = param(None, "generator downsamplings at scale 0", in_range(1, 8))
+    n_blocks: int | None = param(None, "generator residual blocks at scale 0", in_range(1, 64))
+    n_blocks_local: int | None = param(None, "residual blocks per local enhancer (scales 1, 2)", in_range(1, 64))
+    ndf: int | None = param(None, "discriminator width", positive)
+    n_layers_d: int | None = param(None, "PatchGAN layers per discriminator", in_range(1, 8))
+    num_d: int | None = param(None, "spatial scales of each discriminator", in_range(1, 4))
+    num_temporal_scales: int | None = param(None, "temporal scales of the video discriminator", in_range(1, 4))
+    norm: Literal["batch", "instance"] | None = param(None, "normalisation layers")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What every training scale shares: data, optimiser, losses, logging, checkpoints."""
+
+    task: Literal["street", "edges", "pose"] = param(
+        "street", "conditioning: street (labels + instances), edges (edge maps) or pose (pose maps)"
+    )
+    clip_prefix: str = param("", "train only on videos whose id starts with this (e.g. 'street_'; '' = all)")
+    num_scales: int = param(
+        3, "spatial scales trained in total (train_scale0 .. train_scale<num_scales-1>)", in_range(1, 3)
+    )
+    device: Literal["auto", "cpu", "cuda"] = param("auto", "where training runs (auto: CUDA when available)")
+    amp: bool = param(False, "mixed precision (torch.autocast; bfloat16 on CPU, float16 + GradScaler on CUDA)")
+    seed: int = param(0, "seed of weights, clip choice and augmentation")
+    batch_size: int = param(1, "clips per optimiser step (per process under torchrun)", in_range(1, 1024))
+    workers: int = param(0, "DataLoader worker processes", in_range(0, 64))
+    crop: tuple[int, ...] | None = param(None, "random crop [height, width] at the finest scale (null: full frames)")
+    flip: bool = param(True, "random horizontal flips (clip-consistent)")
+    lr: float = param(2e-4, "Adam learning rate", positive)
+    beta1: float = param(0.5, "Adam beta1", in_range(0, 1))
+    beta2: float = param(0.999, "Adam beta2", in_range(0, 1))
+    ttur: bool = param(False, "two time-scale update rule: lr/2 for G, 2*lr for the Ds, betas (0, 0.9)")
+    gan_mode: Literal["lsgan", "hinge"] = param("lsgan", "adversarial loss")
+    vgg_weights: str = param("imagenet", "VGG19 weights: imagenet (torchvision enum), none (tests only) or a path")
+    loss_gan: float = param(1.0, "weight of the GAN terms", non_negative)
+    loss_feature_matching: float = param(10.0, "weight of discriminator feature matching", non_negative)
+    loss_vgg: float = param(10.0, "weight of the VGG perceptual loss (0: no VGG needed)", non_negative)
+    loss_flow: float = param(10.0, "weight of the flow L1 to ground truth", non_negative)
+    loss_flow_warp: float = param(10.0, "weight of the real-frame warp loss", non_negative)
+    loss_warp: float = param(10.0, "weight of warp consistency of generated frames", non_negative)
+    loss_mask: float = param(1.0, "weight of the occlusion-mask regulariser", non_negative)
+    log_every: int = param(10, "log losses every this many steps", positive)
+    sample_every: int = param(200, "log a sample clip every this many steps", positive)
+    checkpoint_every: int = param(200, "write a resumable checkpoint every this many steps", positive)
+    resume: Literal["auto", "never"] = param(
+        "auto", "auto: continue from the last checkpoint of the same configuration after an interruption"
+    )
+
+
+@dataclass(frozen=True)
+class ScaleConfig:
+    """One spatial scale's training run (``train_scale0``, ``train_scale1``, ``train_scale2``)."""
+
+    epochs: int = param(10, "epochs of this scale", in_range(1, 100_000))
+    decay_epochs: int = param(5, "last epochs over which the learning rate decays linearly to 0", non_negative)
+    samples_per_video: int = param(4, "clips drawn from each video per epoch", in_range(1, 100_000))
+    start_frames: int = param(
+        4, "clip length in the first epoch (the temporal schedule starts here)", in_range(3, 10_000)
+    )
+    double_every: int = param(2, "epochs between doublings of the clip length (0: never)", non_negative)
+    max_frames: int = param(8, "cap of the clip length", in_range(3, 10_000))
+    freeze_coarse_epochs: int = param(
+        0, "epochs during which the coarser scales stay frozen (scales 1, 2)", non_negative
+    )
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """Synthesise the held-out videos with the final model (``results/<video_id>/``)."""
+
+    clip_prefix: str = param("street_", "generate for test videos whose id starts with this ('' = all)")
+    max_frames: int | None = param(None, "generate at most this many frames per video (null: all)", positive)
+    device: Literal["auto", "cpu", "cuda"] = param("auto", "where generation runs")
+    codec: Literal["h264", "mp4v", "mjpg"] = param("h264", "codec of the result videos")
+    manipulate: tuple[str, ...] = param(
+        ("building=vegetation",), "semantic manipulation demo (street): label remaps 'from=to' (empty: none)"
+    )
+
+
 @dataclass(frozen=True)
 class TrackingConfig:
     """MLflow tracking (the store is ``MLFLOW_TRACKING_URI``, or an embedded SQLite store in the project)."""
@@ -127,6 +340,16 @@ class Config:
 
     sample: SampleConfig = field(default_factory=SampleConfig)
     extract: ExtractConfig = field(default_factory=ExtractConfig)
+    segment: SegmentConfig = field(default_factory=SegmentConfig)
+    edges: EdgesConfig = field(default_factory=EdgesConfig)
+    pose: PoseConfig = field(default_factory=PoseConfig)
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    train_scale0: ScaleConfig = field(default_factory=ScaleConfig)
+    train_scale1: ScaleConfig = field(default_factory=ScaleConfig)
+    train_scale2: ScaleConfig = field(default_factory=ScaleConfig)
+    generate: GenerateConfig = field(default_factory=GenerateConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 
@@ -225,6 +448,24 @@ def config_from_dict(data: Mapping[str, Any] | None, source: str = "params.yaml"
 
 def _cross_checks(cfg: Config) -> list[str]:
     problems = []
+    for name in ("train_scale0", "train_scale1", "train_scale2"):
+        sc = getattr(cfg, name)
+        if sc.decay_epochs > sc.epochs:
+            problems.append(f"{name}.decay_epochs: expected at most {name}.epochs ({sc.epochs}), got {sc.decay_epochs}")
+        if sc.max_frames < sc.start_frames:
+            problems.append(
+                f"{name}.max_frames: expected at least {name}.start_frames ({sc.start_frames}), got {sc.max_frames}"
+            )
+    from v2v.data.labels import BY_NAME
+
+    for i, rule in enumerate(cfg.generate.manipulate):
+        names = rule.split("=")
+        if len(names) != 2 or not all(n.strip() in BY_NAME for n in names):
+            problems.append(
+                f"generate.manipulate[{i}]: expected 'from=to' with label names ({', '.join(BY_NAME)}), got {rule!r}"
+            )
+    if cfg.train.crop is not None and (len(cfg.train.crop) != 2 or min(cfg.train.crop) <= 0):
+        problems.append(f"train.crop: expected [height, width] of positive numbers, got {list(cfg.train.crop)}")
     ex = cfg.extract
     for name in ("width", "height"):
         value = getattr(ex, name)

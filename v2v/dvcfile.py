@@ -78,12 +78,22 @@ def _covers(out: str, dep: str) -> bool:
 
 
 def stage_order(stages: dict[str, DvcStage]) -> list[str]:
-    """Stage names in an order where every stage comes after the stages producing its deps."""
+    """Stage names where every stage comes after the stages producing its deps (ties: ``dvc.yaml`` order)."""
     graph = {
         name: {other.name for other in stages.values() for d in st.deps for o in other.outs if _covers(o, d)} - {name}
         for name, st in stages.items()
     }
-    return list(TopologicalSorter(graph).static_order())
+    sorter = TopologicalSorter(graph)
+    sorter.prepare()
+    position = {name: i for i, name in enumerate(stages)}
+    order: list[str] = []
+    pending: list[str] = []
+    while sorter.is_active():
+        pending = sorted([*pending, *sorter.get_ready()], key=position.__getitem__)
+        first = pending.pop(0)  # one at a time, so file order decides among stages that could run
+        order.append(first)
+        sorter.done(first)
+    return order
 
 
 def dvc_md5(path: Path) -> str:

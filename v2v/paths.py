@@ -18,6 +18,26 @@ SAMPLE_TRUTH = "data/sample/truth"  # sample stage: per-clip ground truth (rgb, 
 FRAMES = "data/frames"  # extract stage: <video_id>/<frame>.jpg|png + meta.json, and index.json
 FRAMES_INDEX = "data/frames/index.json"  # extract stage: every video, its split and status
 EXTRACT_METRICS = "metrics/extract.json"  # extract stage: DVC metrics
+SEGMENT_MAPS = "data/maps/segment"  # segment stage: <video_id>/label/, instance/ (PNG per frame) + meta.json
+SEGMENT_METRICS = "metrics/segment.json"  # segment stage: DVC metrics
+EDGE_MAPS = "data/maps/edges"  # edges stage: <video_id>/<frame>.png (0/255) + meta.json
+EDGES_METRICS = "metrics/edges.json"  # edges stage: DVC metrics
+POSE_MAPS = "data/maps/pose"  # pose stage: <video_id>/keypoints/<frame>.json, map/<frame>.png + meta.json
+POSE_METRICS = "metrics/pose.json"  # pose stage: DVC metrics
+FLOW = "data/flow"  # flow stage: <video_id>/<frame>.npy (backward flow, float16) + <frame>_valid.png + meta.json
+FLOW_METRICS = "metrics/flow.json"  # flow stage: DVC metrics (EPE per clip, throughput)
+MODEL_SCALE0 = "models/scale0"  # train_scale0: model.pt (G, D_I, D_V state dicts + config) + config.json
+MODEL_SCALE1 = "models/scale1"  # train_scale1: same, the generator with 2 scales
+MODEL_SCALE2 = "models/scale2"  # train_scale2: same, the generator with 3 scales
+TRAIN_METRICS_SCALE0 = "metrics/train_scale0.json"  # train_scale0: DVC metrics (final losses, steps, seconds)
+TRAIN_METRICS_SCALE1 = "metrics/train_scale1.json"
+TRAIN_METRICS_SCALE2 = "metrics/train_scale2.json"
+TRAIN_PLOTS_SCALE0 = "plots/train_scale0.csv"  # train_scale0: DVC plots (losses per logged step)
+TRAIN_PLOTS_SCALE1 = "plots/train_scale1.csv"
+TRAIN_PLOTS_SCALE2 = "plots/train_scale2.csv"
+RESULTS = "results"  # generate stage: <video_id>/fake.mp4, compare.mp4, manipulated.mp4, frames/ + meta.json
+GENERATE_METRICS = "metrics/generate.json"  # generate stage: DVC metrics (frames, frames/s)
+CHECKPOINTS = "checkpoints"  # resumable checkpoints, <stage>/<config hash>/step_*.pt (not a DVC output)
 MLFLOW_DIR = "mlruns"  # embedded MLflow store: mlflow.db (SQLite) + artifacts/ beside it
 
 
@@ -63,8 +83,61 @@ class ProjectPaths:
         return self.root / EXTRACT_METRICS
 
     @property
+    def segment_maps(self) -> Path:
+        return self.root / SEGMENT_MAPS
+
+    @property
+    def segment_metrics(self) -> Path:
+        return self.root / SEGMENT_METRICS
+
+    @property
+    def edge_maps(self) -> Path:
+        return self.root / EDGE_MAPS
+
+    @property
+    def edges_metrics(self) -> Path:
+        return self.root / EDGES_METRICS
+
+    @property
+    def pose_maps(self) -> Path:
+        return self.root / POSE_MAPS
+
+    @property
+    def pose_metrics(self) -> Path:
+        return self.root / POSE_METRICS
+
+    @property
+    def flow(self) -> Path:
+        return self.root / FLOW
+
+    @property
+    def flow_metrics(self) -> Path:
+        return self.root / FLOW_METRICS
+
+    @property
     def mlflow_db(self) -> Path:
         return self.root / MLFLOW_DIR / "mlflow.db"
+
+    def model_dir(self, scale: int) -> Path:
+        return self.root / (MODEL_SCALE0, MODEL_SCALE1, MODEL_SCALE2)[scale]
+
+    def train_metrics(self, scale: int) -> Path:
+        return self.root / (TRAIN_METRICS_SCALE0, TRAIN_METRICS_SCALE1, TRAIN_METRICS_SCALE2)[scale]
+
+    def train_plots(self, scale: int) -> Path:
+        return self.root / (TRAIN_PLOTS_SCALE0, TRAIN_PLOTS_SCALE1, TRAIN_PLOTS_SCALE2)[scale]
+
+    @property
+    def results(self) -> Path:
+        return self.root / RESULTS
+
+    @property
+    def generate_metrics(self) -> Path:
+        return self.root / GENERATE_METRICS
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / CHECKPOINTS
 
     def input_dir(self, configured: str) -> Path:
         """The extract stage's input folder (``extract.input_dir``, relative to the root or absolute)."""

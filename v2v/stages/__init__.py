@@ -13,6 +13,14 @@ from typing import Any
 STAGES: dict[str, str] = {
     "sample": "v2v.stages.sample",  # synthetic sample clips + ground truth
     "extract": "v2v.stages.extract",  # videos → frames + meta.json
+    "segment": "v2v.stages.segment",  # frames → label + tracked instance maps
+    "edges": "v2v.stages.edges",  # frames → binary edge maps
+    "pose": "v2v.stages.pose",  # frames → keypoints JSON + rendered pose maps
+    "flow": "v2v.stages.flow",  # backward optical flow t → t-1 + confidence masks
+    "train_scale0": "v2v.stages.train_scale0",  # coarsest generator scale
+    "train_scale1": "v2v.stages.train_scale1",  # + local enhancer 1, from scale 0
+    "train_scale2": "v2v.stages.train_scale2",  # + local enhancer 2, from scale 1
+    "generate": "v2v.stages.generate",  # held-out videos synthesised (+ manipulation demo)
 }
 
 

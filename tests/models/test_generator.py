@@ -1,0 +1,197 @@
+"""The sequential generator on the tiny preset: shapes, composition, first frame, gradients, seeding, scale growth."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from v2v.models.generator import Vid2VidGenerator, load_coarser_scales
+from v2v.models.inputs import condition_maps
+from v2v.models.layers import count_parameters
+from v2v.models.presets import ModelPreset, build_generator, resolve_preset
+
+H, W = 32, 48
+
+
+@pytest.fixture(scope="module")
+def preset() -> ModelPreset:
+    return resolve_preset("tiny")
+
+
+def random_labels(preset: ModelPreset, b: int, t: int, seed: int = 0) -> torch.Tensor:
+    """One-hot labels (random classes in 8x8 blocks) plus a boundary channel: ``(B, T, C, H, W)``."""
+    gen = torch.Generator().manual_seed(seed)
+    classes = torch.randint(preset.label_classes, (b, t, H // 8, W // 8), generator=gen)
+    classes = classes.repeat_interleave(8, dim=2).repeat_interleave(8, dim=3)
+    onehot = torch.nn.functional.one_hot(classes, preset.label_classes).permute(0, 1, 4, 2, 3).float()
+    boundary = torch.zeros(b, t, 1, H, W)
+    return torch.cat([onehot, boundary], dim=2)
+
+
+def random_frames(b: int, t: int, seed: int = 1) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand(b, t, 3, H, W, generator=gen) * 2 - 1
+
+
+def force_mask(gen: Vid2VidGenerator, value: float) -> None:
+    """Make every scale's occlusion mask saturate at ``value`` (1 or 0) by its output bias."""
+    for net in gen.scales:
+        conv = net.mask_out[0]
+        with torch.no_grad():
+            conv.weight.zero_()
+            conv.bias.fill_(50.0 if value == 1 else -50.0)
+
+
+def test_shapes_at_every_scale(preset: ModelPreset) -> None:
+    gen = build_generator(preset, num_scales=3)
+    assert gen.size_multiple == 2 ** (preset.n_downsample_g + 2)
+    labels = random_labels(preset, 2, 3)
+    out = gen.step(labels, random_frames(2, 2))
+    assert out["fake_scale0"].shape == (2, 3, H // 4, W // 4)
+    assert out["fake_scale1"].shape == (2, 3, H // 2, W // 2)
+    for key, channels in [("fake", 3), ("hallucinated", 3), ("warped", 3), ("flow", 2), ("occlusion_mask", 1)]:
+        assert out[key].shape == (2, channels, H, W), key
+    assert out["foreground"].shape == (2, 3, H, W)
+    assert out["foreground_mask"].shape == (2, 1, H, W)
+    assert out["fake"].min() >= -1 and out["fake"].max() <= 1
+    # whole clips: (B, T, C, H, W) out
+    clip = gen(random_labels(preset, 1, 4))
+    assert clip["fake"].shape == (1, 4, 3, H, W)
+    assert clip["fake_scale0"].shape == (1, 4, 3, H // 4, W // 4)
+    given = gen(random_labels(preset, 1, 4), prev_fakes=random_frames(1, 2))
+    assert given["fake"].shape == (1, 2, 3, H, W)
+
+
+def test_bad_inputs_name_the_problem(preset: ModelPreset) -> None:
+    gen = build_generator(preset)
+    with pytest.raises(ValueError, match="multiple of"):
+        gen.step(torch.zeros(1, 3, preset.label_channels, 30, 48), None)
+    with pytest.raises(ValueError, match="labels"):
+        gen.step(torch.zeros(1, 3, preset.label_channels + 1, H, W), None)
+    with pytest.raises(ValueError, match="prev_fakes"):
+        gen.step(random_labels(preset, 1, 3), torch.zeros(1, 1, 3, H, W))
+
+
+def test_mask_forced_to_one_gives_the_hallucinated_frame(preset: ModelPreset) -> None:
+    gen = build_generator(preset, num_scales=2).eval()
+    labels, prev = random_labels(preset, 2, 3), random_frames(2, 2)
+    with torch.no_grad():
+        first = gen.step(labels, None)  # first-frame policy: no previous frame → mask forced to 1
+        torch.testing.assert_close(first["fake"], first["hallucinated"])
+        assert torch.all(first["occlusion_mask"] == 1)
+        force_mask(gen, 1)
+        out = gen.step(labels, prev)
+    torch.testing.assert_close(out["occlusion_mask"], torch.ones_like(out["occlusion_mask"]))
+    torch.testing.assert_close(out["fake"], out["hallucinated"])
+
+
+def test_mask_zero_and_zero_flow_copy_the_previous_frame_outside_the_foreground(preset: ModelPreset) -> None:
+    gen = build_generator(preset).eval()
+    force_mask(gen, 0)
+    with torch.no_grad():
+        gen.scales[0].flow_out.weight.zero_()
+        gen.scales[0].flow_out.bias.zero_()
+        labels, prev = random_labels(preset, 1, 3), random_frames(1, 2)
+        out = gen.step(labels, prev)
+    background = out["foreground_mask"] == 0
+    assert background.any() and (~background).any()
+    torch.testing.assert_close(out["flow"], torch.zeros_like(out["flow"]))
+    torch.testing.assert_close(out["fake"].masked_select(background), prev[:, -1].masked_select(background))
+    # the foreground classes are always hallucinated by the foreground branch
+    fg = ~background
+    torch.testing.assert_close(out["fake"].masked_select(fg), out["foreground"].masked_select(fg))
+
+
+def test_foreground_mask_lists_classes_by_label_id(preset: ModelPreset) -> None:
+    gen = build_generator(preset)
+    labels = random_labels(preset, 1, 3)
+    mask = gen.foreground_mask(labels[:, -1])
+    expected = labels[:, -1, list(preset.foreground_ids)].sum(1, keepdim=True)
+    torch.testing.assert_close(mask, expected)
+
+
+def test_first_frame_policy_in_a_clip(preset: ModelPreset) -> None:
+    gen = build_generator(preset).eval()
+    with torch.no_grad():
+        out = gen(random_labels(preset, 1, 3))
+    assert torch.all(out["occlusion_mask"][:, 0] == 1)
+    assert not torch.all(out["occlusion_mask"][:, 1] == 1)
+
+
+def test_gradients_reach_every_generator_parameter(preset: ModelPreset) -> None:
+    gen = build_generator(preset, num_scales=2)
+    out = gen(random_labels(preset, 2, 4), prev_fakes=random_frames(2, 2), detach_prev=False)
+    loss = out["fake"].square().mean() + out["flow"].square().mean() + out["fake_scale0"].mean()
+    loss.backward()
+    missing = [n for n, p in gen.named_parameters() if p.grad is None or not torch.any(p.grad != 0)]
+    assert not missing
+
+
+def test_seeded_construction_is_deterministic(preset: ModelPreset) -> None:
+    a, b, c = build_generator(preset, seed=3), build_generator(preset, seed=3), build_generator(preset, seed=4)
+    sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+
+
+def test_scale0_checkpoint_loads_into_a_two_scale_model(preset: ModelPreset, tmp_path: Path) -> None:
+    coarse = build_generator(preset, num_scales=1, seed=0)
+    path = tmp_path / "g0.pt"
+    torch.save(coarse.state_dict(), path)
+    fine = build_generator(preset, num_scales=2, seed=1)
+    fresh = load_coarser_scales(fine, torch.load(path, weights_only=True))
+    assert fresh and all(k.startswith("scales.1.") for k in fresh)
+    for key, value in coarse.state_dict().items():
+        assert torch.equal(fine.state_dict()[key], value), key
+    # the grown model runs, and its coarse scale reproduces the scale-0 model's frame (at half size)
+    coarse.eval(), fine.eval()
+    labels, prev = random_labels(preset, 1, 3), random_frames(1, 2)
+    with torch.no_grad():
+        out = fine.step(labels, prev)
+        half = coarse.step(
+            torch.nn.functional.avg_pool2d(labels.flatten(0, 1), 2).unflatten(0, (1, 3)),
+            torch.nn.functional.avg_pool2d(prev.flatten(0, 1), 2).unflatten(0, (1, 2)),
+        )
+    torch.testing.assert_close(out["fake_scale0"], half["fake"])
+    with pytest.raises(ValueError, match="does not fit"):
+        other = build_generator(resolve_preset("tiny", ngf=8), num_scales=1)
+        load_coarser_scales(fine, other.state_dict())
+
+
+def test_feature_channels_are_concatenated_to_the_labels(preset: ModelPreset) -> None:
+    gen = build_generator(resolve_preset("tiny", feature_channels=3))
+    labels = random_labels(preset, 1, 3)
+    out = gen.step(labels, None, features=torch.zeros(1, 3, 3, H, W))
+    assert out["fake"].shape == (1, 3, H, W)
+    with pytest.raises(ValueError, match="features"):
+        gen.step(labels, None)
+
+
+def test_reference_generator_matches_the_official_parameter_count() -> None:
+    with torch.device("meta"):
+        gen = build_generator(resolve_preset("reference"), num_scales=3)
+    coarse = gen.scales[0]
+    total = count_parameters(coarse)
+    assert abs(total - 411e6) / 411e6 < 0.01, total
+    assert coarse.foreground_net is not None
+    fg = count_parameters(coarse.foreground_net) + count_parameters(coarse.foreground_out)
+    assert abs(fg - 46e6) / 46e6 < 0.01, fg
+    # local enhancers are small (ngf/2^s, one downsampling, 3 ResBlocks)
+    assert count_parameters(gen.scales[1]) < 5e6 and count_parameters(gen.scales[2]) < count_parameters(gen.scales[1])
+
+
+def test_condition_maps_are_one_hot_plus_instance_boundaries() -> None:
+    label = torch.zeros(1, 2, 6, 8, dtype=torch.int64)
+    label[..., 2:5, 3:6] = 4
+    instance = label * 1000
+    maps = condition_maps(label, instance, 6)
+    assert maps.shape == (1, 2, 7, 6, 8)
+    torch.testing.assert_close(maps[:, :, :6].sum(2), torch.ones(1, 2, 6, 8))
+    assert maps[0, 0, 4, 3, 4] == 1 and maps[0, 0, 0, 3, 4] == 0
+    boundary = maps[0, 0, 6]
+    assert boundary[3, 4] == 0  # inside the object
+    assert boundary[2, 4] == 1 and boundary[1, 4] == 1  # both sides of the top edge
+    assert boundary[0, 0] == 0
+    assert condition_maps(label, None, 6).shape == (1, 2, 6, 6, 8)
+    with pytest.raises(ValueError, match="label ids"):
+        condition_maps(label, instance, 4)

@@ -1,0 +1,201 @@
+"""Training clips: frames + conditioning maps + flows of consecutive frames, as ``(T, C, H, W)`` tensors.
+
+Reads what the pipeline's stages wrote (see :mod:`v2v.paths`): frames (extract), label + instance
+maps (segment) or edge maps (edges) or pose maps (pose), chosen by the task, and the backward flow
+with its confidence mask (flow). Augmentation is clip-consistent: one crop window and one flip for
+every frame of a clip (a flip also negates the flow's dx). Splits are by video (``index.json``).
+
+One item is a dict of tensors:
+
+* ``image`` ``(T, 3, H, W)`` float in [-1, 1];
+* ``label`` ``(T, C, H, W)`` float: the generator's per-frame condition: one-hot labels + instance
+  boundary (street), the binary edge map (edges) or the rendered pose map in [-1, 1] (pose);
+* ``instance`` ``(T, H, W)`` int64 instance ids (street; zeros otherwise), for the feature encoder;
+* ``flow`` ``(T, 2, H, W)`` backward flow of each frame onto the previous one, in pixels, and
+  ``flow_valid`` ``(T, 1, H, W)`` in {0, 1} (0 for the first frame of a video, which has no previous one).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from v2v.flow.io import read_flow_pair
+from v2v.io.maps import read_instance, read_label, read_mask, read_rgb
+from v2v.models.inputs import condition_maps
+from v2v.paths import ProjectPaths
+from v2v.preprocess.extract import frame_paths
+
+Task = Literal["street", "edges", "pose"]
+Split = Literal["train", "test"]
+
+
+@dataclass(frozen=True)
+class VideoEntry:
+    video_id: str
+    num_frames: int
+    width: int
+    height: int
+
+
+def condition_channels(task: Task, label_classes: int) -> int:
+    """Per-frame condition channels the generator sees for ``task``."""
+    return {"street": label_classes + 1, "edges": 1, "pose": 3}[task]
+
+
+def list_videos(paths: ProjectPaths, split: Split) -> list[VideoEntry]:
+    """Videos of one split from the extract stage's ``index.json`` (an error when there is none)."""
+    if not paths.frames_index.is_file():
+        raise FileNotFoundError(f"{paths.frames_index}: missing; run the extract stage first (`dvc repro extract`)")
+    index = json.loads(paths.frames_index.read_text(encoding="utf-8"))
+    return [
+        VideoEntry(v["video_id"], v["num_frames"], v["width"], v["height"])
+        for v in index["videos"]
+        if v["split"] == split
+    ]
+
+
+def _image(rgb: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
+
+
+class ClipDataset(Dataset[dict[str, torch.Tensor]]):
+    """Random clips of ``clip_length`` consecutive frames from the videos of one split.
+
+    An epoch visits every video ``samples_per_video`` times; where in the video a clip starts, the
+    crop window and the flip are drawn from ``(seed, epoch, index)``, so a run is reproducible and
+    :meth:`set_epoch` changes them. ``clip_length`` may be changed between epochs (the temporal
+    schedule); videos shorter than it give their whole length.
+    """
+
+    def __init__(
+        self,
+        *,
+        paths: ProjectPaths,  # project locations
+        split: Split,  # which videos
+        task: Task,  # which conditioning maps
+        clip_length: int,  # frames per clip
+        label_classes: int = 35,  # one-hot channels for the street task (label ids must be smaller)
+        samples_per_video: int = 1,  # clips per video per epoch
+        crop: tuple[int, int] | None = None,  # (height, width) random crop; None = full frames
+        flip: bool = False,  # random horizontal flips
+        seed: int = 0,  # base seed of the clip choices
+        prefix: str = "",  # only videos whose id starts with this
+        with_flow: bool = True,  # read flows (training needs them; generation does not)
+        label_map: Mapping[int, int] | None = None,  # street: replace label ids (semantic manipulation)
+    ) -> None:
+        self.paths = paths
+        self.task = task
+        self.label_classes = label_classes
+        self.clip_length = clip_length
+        self.samples_per_video = samples_per_video
+        self.crop = crop
+        self.flip = flip
+        self.seed = seed
+        self.with_flow = with_flow
+        self.label_map = dict(label_map or {})
+        self.epoch = 0
+        self.videos = [v for v in list_videos(paths, split) if v.video_id.startswith(prefix)]
+        if not self.videos:
+            raise ValueError(
+                f"{paths.frames_index}: no {split} videos"
+                + (f" whose id starts with {prefix!r}" if prefix else "")
+                + f"; add some (a {split}/ subfolder of the input videos fixes the split)"
+            )
+        for video in self.videos:
+            if crop is not None and (crop[0] > video.height or crop[1] > video.width):
+                raise ValueError(f"crop {crop} is larger than video {video.video_id} ({video.height}x{video.width})")
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.videos) * self.samples_per_video
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        video = self.videos[index % len(self.videos)]
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        length = min(self.clip_length, video.num_frames)
+        start = int(rng.integers(0, video.num_frames - length + 1))
+        return self.load_clip(video, start, length, rng)
+
+    def load_clip(
+        self, video: VideoEntry, start: int, length: int, rng: np.random.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Frames ``start .. start+length-1`` of ``video`` (augmented when ``rng`` is given)."""
+        h, w = video.height, video.width
+        y0 = x0 = 0
+        ch, cw = self.crop or (h, w)
+        flip = False
+        if rng is not None:
+            y0 = int(rng.integers(0, h - ch + 1))
+            x0 = int(rng.integers(0, w - cw + 1))
+            flip = self.flip and bool(rng.integers(0, 2))
+        files = frame_paths(self.paths.frames / video.video_id)
+        frames = [self._frame(video, files, t) for t in range(start, start + length)]
+        clip = {key: torch.stack([f[key] for f in frames]) for key in frames[0]}
+        if self.task == "street":
+            clip["label"] = condition_maps(clip.pop("label_ids")[None], clip["instance"][None], self.label_classes)[0]
+        clip = {key: value[..., y0 : y0 + ch, x0 : x0 + cw] for key, value in clip.items()}
+        if flip:
+            clip = {key: value.flip(-1) for key, value in clip.items()}
+            clip["flow"][:, 0] *= -1
+        return {key: value.contiguous() for key, value in clip.items()}
+
+    def _frame(self, video: VideoEntry, files: list[Any], t: int) -> dict[str, torch.Tensor]:
+        vid = video.video_id
+        out: dict[str, torch.Tensor] = {"image": _image(read_rgb(files[t]))}
+        shape = (video.height, video.width)
+        if self.task == "street":
+            folder = self.paths.segment_maps / vid
+            label = read_label(folder / "label" / f"{t:06d}.png")
+            instance = read_instance(folder / "instance" / f"{t:06d}.png")
+            _check(folder / "label" / f"{t:06d}.png", label.shape, shape)
+            ids = torch.from_numpy(label.astype(np.int64))
+            out["label_ids"] = remap_ids(ids, self.label_map) if self.label_map else ids
+            out["instance"] = torch.from_numpy(instance.astype(np.int64))
+        else:
+            out["instance"] = torch.zeros(shape, dtype=torch.int64)
+            if self.task == "edges":
+                path = self.paths.edge_maps / vid / f"{t:06d}.png"
+                edges = read_mask(path)
+                _check(path, edges.shape, shape)
+                out["label"] = torch.from_numpy(edges).float()[None]
+            else:
+                path = self.paths.pose_maps / vid / "map" / f"{t:06d}.png"
+                pose = read_rgb(path)
+                _check(path, pose.shape[:2], shape)
+                out["label"] = _image(pose)
+        if not self.with_flow:
+            return out
+        if t == 0:
+            out["flow"] = torch.zeros(2, *shape)
+            out["flow_valid"] = torch.zeros(1, *shape)
+        else:
+            flow, valid = read_flow_pair(self.paths.flow / vid, t)
+            _check(self.paths.flow / vid / f"{t:06d}.npy", flow.shape[:2], shape)
+            out["flow"] = torch.from_numpy(flow).permute(2, 0, 1).float()
+            out["flow_valid"] = torch.from_numpy(valid).float()[None]
+        return out
+
+
+def remap_ids(label_ids: torch.Tensor, mapping: Mapping[int, int]) -> torch.Tensor:
+    """Semantic manipulation: replace label ids (e.g. ``{11: 21}``, building → vegetation) in an id map."""
+    out = label_ids.clone()
+    for source, target in mapping.items():
+        out[label_ids == source] = target
+    return out
+
+
+def _check(path: Any, found: tuple[int, ...], expected: tuple[int, int]) -> None:
+    if tuple(found) != expected:
+        raise ValueError(
+            f"{path}: size {found[1]}x{found[0]} does not match the frames ({expected[1]}x{expected[0]}); "
+            "re-run the stage that wrote it (its inputs changed since)"
+        )

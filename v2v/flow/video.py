@@ -1,0 +1,157 @@
+"""One video's flow: stream its frame pairs through a backend onto disk (memory independent of length)."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from v2v.flow.confidence import ConfidenceSettings, confidence_mask
+from v2v.flow.estimator import FlowEstimator
+from v2v.flow.io import write_flow_pair
+from v2v.flow.truth import FlowScore, load_truth
+from v2v.flow.viz import flow_to_rgb, mask_to_rgb
+from v2v.io.maps import read_rgb
+
+
+@dataclass
+class VideoFlow:
+    """What computing one video's flow produced (its files are already written)."""
+
+    num_pairs: int = 0
+    seconds: float = 0.0  # wall time for the whole video: reading, estimating, checking, writing
+    estimate_seconds: float = 0.0  # time spent inside the backend only
+    valid_pixels: int = 0
+    pixels: int = 0
+    score: FlowScore | None = None  # against the ground truth, when the dataset has it
+    previews: list[list[np.ndarray]] = field(default_factory=list)  # rows: frame t, flow, confidence (, truth)
+
+    @property
+    def valid_fraction(self) -> float | None:
+        return self.valid_pixels / self.pixels if self.pixels else None
+
+
+def read_frames(files: Sequence[Path]) -> Iterator[np.ndarray]:
+    """Decode frames one at a time; a corrupt frame or one of another size raises ``ValueError`` naming the file."""
+    first: tuple[Path, tuple[int, ...]] | None = None
+    for path in files:
+        rgb = read_rgb(path)
+        if first is None:
+            first = (path, rgb.shape)
+        elif rgb.shape != first[1]:
+            raise ValueError(
+                f"{path}: frame is {rgb.shape[1]}x{rgb.shape[0]} but {first[0].name} is "
+                f"{first[1][1]}x{first[1][0]}; all frames of a video must have one size (re-run the extract stage)"
+            )
+        yield rgb
+
+
+def _pair_batches(frames: Iterator[np.ndarray], batch_size: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """``(t of the first pair, frames t-1 (B, H, W, 3), frames t (B, H, W, 3))`` for consecutive pairs."""
+    prev: np.ndarray | None = None
+    befores: list[np.ndarray] = []
+    afters: list[np.ndarray] = []
+    t = 0
+    for t, frame in enumerate(frames):
+        if prev is not None:
+            befores.append(prev)
+            afters.append(frame)
+            if len(afters) == batch_size:
+                yield t - len(afters) + 1, np.stack(befores), np.stack(afters)
+                befores, afters = [], []
+        prev = frame
+    if afters:
+        yield t - len(afters) + 1, np.stack(befores), np.stack(afters)
+
+
+def compute_video_flow(
+    files: Sequence[Path],  # the video's frame files, in order
+    out_dir: Path,  # where NNNNNN.npy + NNNNNN_valid.png go (a temporary folder, renamed by the caller)
+    estimator: FlowEstimator,  # the backend
+    settings: ConfidenceSettings,  # confidence checks and thresholds
+    batch_size: int = 4,  # frame pairs per backend call (memory grows with it, not with the video)
+    truth: Path | None = None,  # the clip's ground-truth folder, or None
+    frames_meta: dict[str, Any] | None = None,  # the frames' meta.json (needed with truth)
+    preview_at: Sequence[int] = (),  # frames t whose pictures to keep
+) -> VideoFlow:
+    """Write the backward flow and confidence of frames 1..T-1 of one video into ``out_dir``."""
+    if truth is not None and frames_meta is None:
+        raise ValueError("compute_video_flow: ground truth needs the frames' meta.json")
+    result = VideoFlow(score=FlowScore() if truth is not None else None)
+    wanted = set(preview_at)
+    started = time.perf_counter()
+    bar = tqdm(total=max(len(files) - 1, 0), desc=out_dir.name, unit="pair", leave=False)
+    # files are encoded and written by a writer thread while the next batch is estimated; at most
+    # two batches wait in the queue, so memory stays bounded
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flow-writer")
+    pending: deque[Future[None]] = deque()
+    try:
+        _run_pairs(
+            files, out_dir, estimator, settings, batch_size, truth, frames_meta, wanted, result, bar, writer, pending
+        )
+        while pending:
+            pending.popleft().result()  # re-raises a failed write
+    finally:
+        writer.shutdown(wait=True, cancel_futures=True)
+        bar.close()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _run_pairs(
+    files: Sequence[Path],
+    out_dir: Path,
+    estimator: FlowEstimator,
+    settings: ConfidenceSettings,
+    batch_size: int,
+    truth: Path | None,
+    frames_meta: dict[str, Any] | None,
+    wanted: set[int],
+    result: VideoFlow,
+    bar: tqdm,
+    writer: ThreadPoolExecutor,
+    pending: deque[Future[None]],
+) -> None:
+    for t0, before, after in _pair_batches(read_frames(files), batch_size):
+        n = len(after)
+        tick = time.perf_counter()
+        if settings.forward_backward:  # one backend call for both directions (RAFT batches them)
+            both = estimator(np.concatenate((after, before)), np.concatenate((before, after)))
+            backward, forward = both[:n], both[n:]
+        else:
+            backward, forward = estimator(after, before), None
+        result.estimate_seconds += time.perf_counter() - tick
+        assert backward.shape == (*after.shape[:3], 2), backward.shape
+        valid = confidence_mask(before, after, backward, forward, settings)
+        for i in range(n):
+            t = t0 + i
+            pending.append(writer.submit(write_flow_pair, out_dir, t, backward[i], valid[i]))
+            true_flow = None
+            if truth is not None:
+                assert result.score is not None and frames_meta is not None
+                true_flow, true_valid = load_truth(truth, t, frames_meta)
+                result.score.add(backward[i], true_flow, valid[i], true_valid)
+            if t in wanted:
+                result.previews.append(_preview(after[i], backward[i], valid[i], true_flow))
+        result.num_pairs += n
+        result.valid_pixels += int(valid.sum())
+        result.pixels += valid.size
+        bar.update(n)
+        while len(pending) > 2 * batch_size:
+            pending.popleft().result()
+
+
+def _preview(frame: np.ndarray, flow: np.ndarray, valid: np.ndarray, truth: np.ndarray | None) -> list[np.ndarray]:
+    """Frame t, its flow, its confidence and (with ground truth) the true flow on the same colour scale."""
+    scale = float(np.hypot(truth[..., 0], truth[..., 1]).max()) if truth is not None else None
+    row = [frame, flow_to_rgb(flow, scale or None), mask_to_rgb(valid)]
+    if truth is not None:
+        row.append(flow_to_rgb(truth, scale or None))
+    return row

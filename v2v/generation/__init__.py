@@ -1,0 +1,1 @@
+"""Synthesis with a trained generator: streaming (constant-memory) video generation and its demos."""

@@ -1,0 +1,9 @@
+"""Conditioning maps: instance segmentation, edge maps and pose maps, with their backends.
+
+Split by role: :mod:`~v2v.maps.weights` (the weights policy of every learned backend),
+:mod:`~v2v.maps.segmentation` (segmentation backends), :mod:`~v2v.maps.tracking` (instance ids
+kept across frames), :mod:`~v2v.maps.edges` (Canny + instance boundaries), :mod:`~v2v.maps.pose`
+(keypoint backends, COCO-17 → BODY_25, rendering, smoothing), :mod:`~v2v.maps.ground_truth`
+(the synthetic sample's truth, mapped the way the frames were) and :mod:`~v2v.maps.frames`
+(reading frame folders with clear errors).
+"""

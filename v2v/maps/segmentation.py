@@ -1,0 +1,297 @@
+"""Instance segmentation backends → per-frame detections in the project's Cityscapes label ids.
+
+Label sets (what each backend can emit, mapped to :mod:`v2v.data.labels` by class name):
+
+==============  ===============================================================  ======================
+backend         source classes                                                   Cityscapes ids emitted
+==============  ===============================================================  ======================
+torchvision     COCO (Mask R-CNN R50-FPN v1/v2): person, bicycle, car,           24, 26, 27, 28, 31,
+                motorcycle, bus, train, truck (COCO has no *rider*)              32, 33
+detectron2      COCO models: as torchvision; Cityscapes models: person, rider,   24..33 (25 = rider
+                car, truck, bus, train, motorcycle, bicycle                      only from Cityscapes)
+ground_truth    the dataset's own label and instance maps                        every id of the dataset
+==============  ===============================================================  ======================
+
+``segment.classes`` restricts the emitted classes. All other pixels are 0 (*unlabeled*): these
+backends segment things, not stuff. :func:`compose` paints masks from the lowest to the highest
+score, so the most confident object wins where masks overlap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from v2v.data.labels import BY_NAME
+from v2v.maps.weights import WeightsError, WeightsInfo, build_torchvision_detector, file_sha256
+
+RGB = npt.NDArray[np.uint8]
+
+# source class name → Cityscapes class name (the names the backends' category lists use)
+SOURCE_TO_CITYSCAPES: dict[str, str] = {
+    "person": "person",
+    "rider": "rider",
+    "car": "car",
+    "truck": "truck",
+    "bus": "bus",
+    "train": "train",
+    "motorcycle": "motorcycle",
+    "bicycle": "bicycle",
+}
+
+DETECTRON2_INSTALL = (
+    "detectron2 is not installed (it is not on PyPI). Install it into this environment after torch: "
+    "pip install --no-build-isolation 'git+https://github.com/facebookresearch/detectron2.git' "
+    "(builds from source, ~2 min on CPU), then pip install 'setuptools<81' (its model_zoo needs pkg_resources); "
+    "or set {key}: torchvision"
+)
+
+
+@dataclass(frozen=True)
+class Detections:
+    """Objects found in one frame."""
+
+    classes: npt.NDArray[np.int64]  # (N,) Cityscapes label ids
+    scores: npt.NDArray[np.float32]  # (N,) in [0, 1]
+    masks: npt.NDArray[np.bool_]  # (N, H, W)
+
+    def __post_init__(self) -> None:
+        n = len(self.classes)
+        assert self.scores.shape == (n,) and self.masks.ndim == 3 and self.masks.shape[0] == n, (
+            self.classes.shape,
+            self.scores.shape,
+            self.masks.shape,
+        )
+
+    @staticmethod
+    def empty(height: int, width: int) -> Detections:
+        return Detections(np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros((0, height, width), bool))
+
+
+def class_map(categories: Sequence[str], keep: Sequence[str]) -> dict[int, int]:
+    """Backend category index → Cityscapes id, for the kept Cityscapes class names."""
+    for name in keep:
+        if name not in BY_NAME or not BY_NAME[name].is_thing:
+            raise ValueError(f"segment.classes: {name!r} is not a Cityscapes thing class")
+    return {
+        index: BY_NAME[SOURCE_TO_CITYSCAPES[cat]].id
+        for index, cat in enumerate(categories)
+        if cat in SOURCE_TO_CITYSCAPES and SOURCE_TO_CITYSCAPES[cat] in keep
+    }
+
+
+def compose(
+    detections: Detections, ids: npt.NDArray[np.int64], height: int, width: int
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int32]]:
+    """Label map ``(H, W) uint8`` and instance map ``(H, W) int32`` (``class*1000+k``), lowest score first."""
+    label = np.zeros((height, width), np.uint8)
+    instance = np.zeros((height, width), np.int32)
+    assert ids.shape == detections.classes.shape, (ids.shape, detections.classes.shape)
+    for n in np.argsort(detections.scores, kind="stable"):
+        mask = detections.masks[n]
+        label[mask] = detections.classes[n]
+        instance[mask] = ids[n]
+    return label, instance
+
+
+def _to_tensors(frames: Sequence[RGB], device: torch.device) -> list[torch.Tensor]:
+    """RGB uint8 frames → list of ``(3, H, W)`` float tensors in [0, 1] on ``device``."""
+    out = []
+    for rgb in frames:
+        assert rgb.ndim == 3 and rgb.shape[2] == 3 and rgb.dtype == np.uint8, (rgb.shape, rgb.dtype)
+        out.append(torch.from_numpy(np.ascontiguousarray(rgb)).to(device).permute(2, 0, 1).float().div_(255.0))
+    return out
+
+
+class TorchvisionSegmenter:
+    """Mask R-CNN R50-FPN (v1 or v2) from ``torchvision.models.detection``, COCO categories."""
+
+    def __init__(
+        self,
+        *,
+        model: str = "maskrcnn_resnet50_fpn",  # or "maskrcnn_resnet50_fpn_v2"
+        weights: str = "default",  # "default" | "none" (random init, tests only) | state-dict path
+        classes: Sequence[str] = ("person", "car", "truck", "bus", "train", "motorcycle", "bicycle"),  # kept
+        score_threshold: float = 0.5,  # drop detections scoring below
+        mask_threshold: float = 0.5,  # mask probability above which a pixel belongs to the object
+        min_size: int = 800,  # torchvision resizes the shorter side to this before inference
+        max_detections: int = 100,  # at most this many objects per frame
+        device: torch.device | None = None,  # where the model runs
+    ) -> None:
+        from torchvision.models import detection as tv_detection
+        from torchvision.models import get_model_weights
+
+        if model not in ("maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2"):
+            raise ValueError(f"segment.model: expected maskrcnn_resnet50_fpn or maskrcnn_resnet50_fpn_v2, got {model}")
+        self.device = device or torch.device("cpu")
+        self.net, self.weights = build_torchvision_detector(
+            model,
+            weights,
+            "segment.weights",
+            box_score_thresh=score_threshold,
+            box_detections_per_img=max_detections,
+            min_size=min_size,
+            max_size=max(min_size * 2, 1333 * min_size // 800),  # 2:1 frames keep min_size on the short side
+        )
+        self.net.to(self.device)
+        categories = get_model_weights(getattr(tv_detection, model)).DEFAULT.meta["categories"]
+        self.class_map = class_map(categories, classes)
+        self.score_threshold = score_threshold
+        self.mask_threshold = mask_threshold
+        self.label_set = sorted(set(self.class_map.values()))
+
+    @torch.inference_mode()
+    def __call__(self, frames: Sequence[RGB]) -> list[Detections]:
+        """Detect objects in a batch of RGB frames (one forward pass)."""
+        outputs = self.net(_to_tensors(frames, self.device))
+        result = []
+        for rgb, out in zip(frames, outputs, strict=True):
+            h, w = rgb.shape[:2]
+            labels = out["labels"].cpu().numpy()
+            scores = out["scores"].cpu().numpy().astype(np.float32)
+            keep = np.array(
+                [
+                    int(lab) in self.class_map and s >= self.score_threshold
+                    for lab, s in zip(labels, scores, strict=True)
+                ],
+                dtype=bool,
+            )
+            if not keep.any():
+                result.append(Detections.empty(h, w))
+                continue
+            masks = out["masks"][torch.from_numpy(keep).to(out["masks"].device), 0] > self.mask_threshold
+            assert masks.shape[1:] == (h, w), masks.shape
+            classes = np.array([self.class_map[int(lab)] for lab in labels[keep]], np.int64)
+            result.append(Detections(classes, scores[keep], masks.cpu().numpy()))
+        return result
+
+    def info(self) -> dict[str, Any]:
+        return {"backend": "torchvision", "weights": self.weights.as_dict(), "label_set": self.label_set}
+
+
+class Detectron2Segmenter:
+    """A detectron2 instance-segmentation model (Mask R-CNN, or the things of Panoptic FPN) from a config + weights."""
+
+    def __init__(
+        self,
+        *,
+        config: str,  # detectron2 config file (.yaml), or a model-zoo name like "COCO-InstanceSegmentation/..."
+        weights: str,  # path to the model's .pkl/.pth weights (or "default": the model zoo's URL when online)
+        classes: Sequence[str] = ("person", "car", "truck", "bus", "train", "motorcycle", "bicycle"),  # kept
+        score_threshold: float = 0.5,  # drop detections scoring below
+        device: torch.device | None = None,  # where the model runs
+        key: str = "segment",  # params section named in errors
+    ) -> None:
+        self.model, self.cfg, categories, self.weights = load_detectron2(config, weights, device, key)
+        if hasattr(self.cfg.MODEL, "ROI_HEADS"):
+            self.cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = score_threshold
+        self.class_map = class_map(categories, classes)
+        self.score_threshold = score_threshold
+        self.label_set = sorted(set(self.class_map.values()))
+        self.device = device or torch.device("cpu")
+
+    @torch.inference_mode()
+    def __call__(self, frames: Sequence[RGB]) -> list[Detections]:
+        outputs = self.model(detectron2_inputs(frames, self.cfg, self.device))
+        result = []
+        for rgb, out in zip(frames, outputs, strict=True):
+            h, w = rgb.shape[:2]
+            inst = out["instances"].to("cpu")
+            labels = inst.pred_classes.numpy()
+            scores = inst.scores.numpy().astype(np.float32)
+            keep = np.array(
+                [
+                    int(lab) in self.class_map and s >= self.score_threshold
+                    for lab, s in zip(labels, scores, strict=True)
+                ],
+                dtype=bool,
+            )
+            if not keep.any():
+                result.append(Detections.empty(h, w))
+                continue
+            classes = np.array([self.class_map[int(lab)] for lab in labels[keep]], np.int64)
+            result.append(Detections(classes, scores[keep], inst.pred_masks.numpy()[keep].astype(bool)))
+        return result
+
+    def info(self) -> dict[str, Any]:
+        return {"backend": "detectron2", "weights": self.weights.as_dict(), "label_set": self.label_set}
+
+
+def import_detectron2(key: str) -> Any:
+    """Import detectron2, or raise a :class:`WeightsError` saying how to install it."""
+    try:
+        import detectron2  # noqa: F401
+        from detectron2 import config as d2_config
+    except ImportError as exc:
+        raise WeightsError(f"{key}.backend: detectron2: " + DETECTRON2_INSTALL.format(key=f"{key}.backend")) from exc
+    return d2_config
+
+
+def load_detectron2(
+    config: str | None, weights: str, device: torch.device | None, key: str
+) -> tuple[Any, Any, list[str], WeightsInfo]:
+    """Build a detectron2 model from a config + weights; returns (model, cfg, thing class names, weights info)."""
+    from pathlib import Path
+
+    d2_config = import_detectron2(key)
+    from detectron2.checkpoint import DetectionCheckpointer
+    from detectron2.data import MetadataCatalog
+    from detectron2.modeling import build_model
+
+    if not config:
+        raise WeightsError(f"{key}.detectron2_config: set it to a detectron2 config file or model-zoo config name")
+    cfg = d2_config.get_cfg()
+    if Path(config).is_file():
+        cfg.merge_from_file(config)
+    else:
+        try:
+            from detectron2 import model_zoo
+
+            cfg.merge_from_file(model_zoo.get_config_file(config))
+        except Exception as exc:
+            raise WeightsError(f"{key}.detectron2_config: {config}: not a file nor a model-zoo config ({exc})") from exc
+    cfg.MODEL.DEVICE = str(device or "cpu")
+    if weights == "none":
+        info = WeightsInfo(config, weights, "random-init", None)
+    else:
+        from detectron2 import model_zoo
+
+        target = model_zoo.get_checkpoint_url(config) if weights == "default" else weights
+        if weights != "default" and not Path(weights).is_file():
+            raise WeightsError(f"{key}.weights: {weights}: weights file not found")
+        cfg.MODEL.WEIGHTS = target
+        info = WeightsInfo(
+            config, weights, Path(target).name, file_sha256(Path(target)) if Path(target).is_file() else None
+        )
+    model = build_model(cfg)
+    model.eval()
+    if weights != "none":
+        try:
+            DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+        except Exception as exc:
+            raise WeightsError(
+                f"{key}.weights: cannot load {cfg.MODEL.WEIGHTS} ({type(exc).__name__}: {exc}); download it on a "
+                f"machine with internet and set {key}.weights to the local file"
+            ) from exc
+    names = cfg.DATASETS.TEST[0] if len(cfg.DATASETS.TEST) else None
+    categories = list(MetadataCatalog.get(names).get("thing_classes", [])) if names else []
+    return model, cfg, categories, info
+
+
+def detectron2_inputs(frames: Sequence[RGB], cfg: Any, device: torch.device) -> list[dict[str, Any]]:
+    """detectron2's input dicts: images in the config's channel order, resized as its test transform does."""
+    from detectron2.data import transforms as T
+
+    resize = T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST] * 2, cfg.INPUT.MAX_SIZE_TEST)
+    inputs = []
+    for rgb in frames:
+        image = rgb[:, :, ::-1] if cfg.INPUT.FORMAT == "BGR" else rgb
+        resized = resize.get_transform(image).apply_image(image)
+        tensor = torch.as_tensor(np.ascontiguousarray(resized).transpose(2, 0, 1)).to(device)
+        inputs.append({"image": tensor, "height": rgb.shape[0], "width": rgb.shape[1]})
+    return inputs

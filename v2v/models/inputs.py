@@ -1,0 +1,37 @@
+"""Generator/discriminator condition maps: one-hot semantic labels plus the instance-boundary channel."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from v2v.models.layers import assert_shape
+
+
+def instance_boundaries(instance: torch.Tensor) -> torch.Tensor:
+    """``(..., H, W)`` integer instance ids → float map, 1 on both sides of every change of id
+    between horizontal or vertical neighbours, else 0 (the reference's use of instance maps)."""
+    edge = torch.zeros(instance.shape, dtype=torch.bool, device=instance.device)
+    dx = instance[..., :, 1:] != instance[..., :, :-1]
+    dy = instance[..., 1:, :] != instance[..., :-1, :]
+    edge[..., :, 1:] |= dx
+    edge[..., :, :-1] |= dx
+    edge[..., 1:, :] |= dy
+    edge[..., :-1, :] |= dy
+    return edge.float()
+
+
+def condition_maps(
+    label: torch.Tensor,  # (B, T, H, W) integer label ids in [0, num_classes)
+    instance: torch.Tensor | None,  # (B, T, H, W) integer instance ids, or None (no boundary channel)
+    num_classes: int,  # one-hot channels (Cityscapes: 35)
+) -> torch.Tensor:
+    """``(B, T, num_classes [+ 1], H, W)``: one-hot labels, then the instance-boundary channel."""
+    b, t, h, w = label.shape
+    if int(label.min()) < 0 or int(label.max()) >= num_classes:
+        raise ValueError(f"label ids must lie in [0, {num_classes}), got [{int(label.min())}, {int(label.max())}]")
+    maps = F.one_hot(label.long(), num_classes).permute(0, 1, 4, 2, 3).float()
+    if instance is None:
+        return maps
+    assert_shape(instance, [b, t, h, w], "instance")
+    return torch.cat([maps, instance_boundaries(instance).unsqueeze(2)], dim=2)

@@ -1,0 +1,156 @@
+"""``generate`` stage: synthesise every held-out video with the final model, as encoded videos.
+
+For each test video (``generate.clip_prefix``): ``results/<video_id>/fake.mp4`` (the synthesis from
+the conditions alone: no real frame is given), ``compare.mp4`` (condition | real | synthesised side
+by side), ``frames/NNNNNN.png`` and, for the street task, ``manipulated.mp4`` with the label remaps
+of ``generate.manipulate`` (e.g. every building becomes vegetation). Generation streams: memory
+does not grow with the video's length. Each video's folder is written atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from v2v.config import Config
+from v2v.data.clips import ClipDataset, VideoEntry
+from v2v.data.labels import BY_NAME
+from v2v.generation.pictures import condition_to_rgb, to_rgb
+from v2v.generation.synthesis import generate_stream, load_generator
+from v2v.io.atomic import atomic_dir, remove_stale_temporaries, write_json
+from v2v.io.maps import read_rgb, write_rgb
+from v2v.io.video import write_video
+from v2v.paths import ProjectPaths
+from v2v.stages.common import stage_main
+from v2v.tracking import stage_run
+from v2v.training.distributed import resolve_device
+from v2v.viz import contact_sheet
+
+log = logging.getLogger(__name__)
+
+
+def label_remaps(rules: tuple[str, ...]) -> dict[int, int]:
+    """``("building=vegetation",)`` → ``{11: 21}``."""
+    pairs = (rule.split("=") for rule in rules)
+    return {BY_NAME[a.strip()].id: BY_NAME[b.strip()].id for a, b in pairs}
+
+
+def _conditions(dataset: ClipDataset, video: VideoEntry, frames: int) -> Iterator[torch.Tensor]:
+    for t in range(frames):
+        yield dataset.load_clip(video, t, 1)["label"][0]
+
+
+def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
+    """Generate every selected test video; returns the metrics of ``metrics/generate.json``."""
+    gc = cfg.generate
+    with stage_run("generate", cfg, paths, ("generate",)) as tracker:
+        device = resolve_device(gc.device)
+        model_file = paths.model_dir(2) / "model.pt"
+        generator, config = load_generator(model_file, device)
+        task = config["train"]["task"]
+        common = dict(paths=paths, split="test", task=task, clip_length=1, prefix=gc.clip_prefix, with_flow=False)
+        dataset = ClipDataset(**common)
+        remaps = label_remaps(gc.manipulate) if task == "street" else {}
+        manipulated = ClipDataset(**common, label_map=remaps) if remaps else None
+        paths.results.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(paths.results)
+        started, total, previews = time.perf_counter(), 0, []
+        for video in tqdm(dataset.videos, desc="generate", unit="video"):
+            frames = min(video.num_frames, gc.max_frames or video.num_frames)
+            fps = _video_fps(paths, video)
+            with atomic_dir(paths.results / video.video_id) as tmp:
+                previews.append(
+                    synthesise_video(generator, dataset, manipulated, video, frames, fps, task, tmp, gc.codec)
+                )
+                write_json(
+                    tmp / "meta.json",
+                    {
+                        "video_id": video.video_id,
+                        "frames": frames,
+                        "fps": fps,
+                        "model": str(model_file),
+                        "task": task,
+                        "manipulate": list(gc.manipulate) if manipulated else [],
+                    },
+                )
+            total += frames
+        seconds = time.perf_counter() - started
+        metrics = {
+            "videos": len(dataset.videos),
+            "frames": total,
+            "seconds": round(seconds, 2),
+            "frames_per_second": round(total / seconds, 2) if seconds else 0.0,
+        }
+        write_json(paths.generate_metrics, metrics)
+        tracker.log_metrics(metrics)
+        tracker.set_tags({"v2v.model": model_file, "v2v.task": task})
+        if previews:
+            tracker.log_image(
+                contact_sheet(previews[:6], tile_width=min(768, previews[0][0].shape[1])), "previews/generated.png"
+            )
+        for video in dataset.videos[:4]:
+            tracker.log_artifact(paths.results / video.video_id / "compare.mp4", f"videos/{video.video_id}")
+        log.info("generate: %d videos, %d frames in %.1f s", len(dataset.videos), total, seconds)
+    return metrics
+
+
+def synthesise_video(
+    generator: Any,
+    dataset: ClipDataset,
+    manipulated: ClipDataset | None,
+    video: VideoEntry,
+    frames: int,
+    fps: float,
+    task: str,
+    out: Path,
+    codec: Any,
+) -> list[np.ndarray]:
+    """Write one video's results into ``out``; returns three preview rows (condition | real | fake).
+
+    Frames go to disk as they are generated and the videos are encoded from there, so memory does
+    not depend on the video's length.
+    """
+    device = next(generator.parameters()).device
+    for t, result in enumerate(
+        tqdm(
+            generate_stream(generator, _conditions(dataset, video, frames), device),
+            total=frames,
+            desc=video.video_id,
+            leave=False,
+        )
+    ):
+        write_rgb(out / "frames" / f"{t:06d}.png", to_rgb(result["fake"]))
+    fake_files = [out / "frames" / f"{t:06d}.png" for t in range(frames)]
+    write_video(out / "fake.mp4", (read_rgb(f) for f in fake_files), fps=fps, codec=codec)
+
+    def compare(t: int) -> np.ndarray:
+        clip = dataset.load_clip(video, t, 1)
+        parts = [condition_to_rgb(clip["label"][0], task), to_rgb(clip["image"][0]), read_rgb(fake_files[t])]
+        return np.concatenate(parts, axis=1)
+
+    write_video(out / "compare.mp4", (compare(t) for t in range(frames)), fps=fps, codec=codec)
+    if manipulated is not None:
+        stream = generate_stream(generator, _conditions(manipulated, video, frames), device)
+        write_video(out / "manipulated.mp4", (to_rgb(o["fake"]) for o in stream), fps=fps, codec=codec)
+    return [compare(t) for t in sorted({0, frames // 2, frames - 1})]
+
+
+def _video_fps(paths: ProjectPaths, video: VideoEntry) -> float:
+    from v2v.preprocess.extract import read_meta
+
+    return float(read_meta(paths.frames / video.video_id)["fps"])
+
+
+def main() -> None:
+    stage_main("generate", run)
+
+
+if __name__ == "__main__":
+    main()

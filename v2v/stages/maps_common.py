@@ -1,0 +1,77 @@
+"""What the three map stages (segment, edges, pose) share: the per-video loop's report and the contact sheet."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from v2v.io.atomic import write_json
+from v2v.maps.frames import VideoLoop
+from v2v.maps.preview import preview_row
+from v2v.paths import ProjectPaths
+from v2v.preprocess.extract import frame_paths
+from v2v.stages.common import StageError
+from v2v.tracking import StageRun
+from v2v.viz import contact_sheet, evenly_spaced
+
+log = logging.getLogger(__name__)
+
+MAX_SHEET_VIDEOS = 4
+FRAMES_PER_VIDEO = 3
+
+
+def sheet(paths: ProjectPaths, video_ids: list[str]) -> Any:
+    """Contact sheet: one row per (video, frame): frame | label colours | instance boundaries | edges | pose map."""
+    rows = []
+    for video_id in video_ids[:MAX_SHEET_VIDEOS]:
+        files = frame_paths(paths.frames / video_id)
+        for i in evenly_spaced(len(files), FRAMES_PER_VIDEO):
+            rows.append(
+                preview_row(
+                    files[i],
+                    paths.segment_maps / video_id,
+                    paths.edge_maps / video_id,
+                    paths.pose_maps / video_id,
+                    i,
+                )
+            )
+    return contact_sheet(rows, tile_width=min(256, rows[0][0].shape[1]))
+
+
+def finish(
+    stage: str,  # stage name (for messages and the artifact name)
+    tracker: StageRun,  # the stage's MLflow run
+    paths: ProjectPaths,  # project locations
+    loop: VideoLoop,  # what the per-video loop did
+    started: float,  # perf_counter at the start of the work
+    metrics_path: Path,  # where the DVC metrics go
+    extra: dict[str, float],  # stage-specific metrics
+) -> dict[str, Any]:
+    """Write and log metrics and the contact sheet; fail (after the other videos) if a video failed."""
+    seconds = time.perf_counter() - started
+    frames = sum(m["num_frames"] for m in loop.done)
+    metrics = {
+        "videos": len(loop.done),
+        "videos_reused": loop.reused,
+        "videos_failed": len(loop.failed),
+        "frames": frames,
+        "seconds": round(seconds, 3),
+        "frames_per_second": round(loop.computed_frames / seconds, 2) if seconds > 0 else 0.0,
+        **extra,
+    }
+    write_json(metrics_path, metrics)
+    tracker.log_metrics(metrics)
+    if loop.done:
+        try:
+            tracker.log_image(sheet(paths, [m["video_id"] for m in loop.done]), f"previews/{stage}.png")
+        except (OSError, ValueError) as exc:  # a preview never fails the stage
+            log.warning("%s: no contact sheet: %s", stage, exc)
+    if loop.failed:
+        listing = "\n".join(f"  - {f['video_id']}: {f['error']}" for f in loop.failed)
+        raise StageError(
+            f"{len(loop.failed)} video(s) failed in the {stage} stage (the other videos' maps are written):\n{listing}"
+        )
+    log.info("%s: %d video(s), %d frames (%d reused) in %.1f s", stage, len(loop.done), frames, loop.reused, seconds)
+    return metrics

@@ -1,0 +1,350 @@
+"""Progressive vid2vid training of one spatial scale: the loop that updates.
+
+:func:`train_scale` is the one training function. Scale ``s`` of ``num_scales`` trains the
+generator with ``s + 1`` scales at ``1 / 2^(num_scales - 1 - s)`` of the frames' resolution,
+starting from the previous scale's model (coarse-to-fine), while the clip length grows by the
+temporal schedule. Per step: the generator produces frames ``context..T-1`` of every clip from the
+real first ``context`` frames, D_I and D_V are updated on the detached fakes, then G. Only rank 0
+logs and writes; ``resume: auto`` continues an interrupted run of the same configuration.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from v2v.config import Config, ScaleConfig, to_dict
+from v2v.data.clips import ClipDataset
+from v2v.models.generator import Vid2VidGenerator, load_coarser_scales
+from v2v.models.presets import (
+    CITYSCAPES_FOREGROUND_IDS,
+    ModelPreset,
+    build_generator,
+    build_image_discriminator,
+    build_video_discriminator,
+    resolve_preset,
+)
+from v2v.training import distributed
+from v2v.training.checkpoint import latest_checkpoint, load_checkpoint, read_checkpoint, save_checkpoint, step_path
+from v2v.training.objective import ClipBatch, LossWeights, Vid2VidObjective
+from v2v.training.schedule import ClipSchedule, lr_at
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.pt"
+
+
+def model_preset(cfg: Config) -> ModelPreset:
+    """The preset of ``model.preset`` with the overrides of ``model`` and the task's input channels."""
+    overrides = {k: v for k, v in to_dict(cfg.model).items() if k != "preset"}
+    task = cfg.train.task
+    if task == "street":
+        inputs: dict[str, Any] = dict(
+            label_classes=35, instance_boundary=True, foreground_ids=CITYSCAPES_FOREGROUND_IDS
+        )
+    else:
+        inputs = dict(label_classes=1 if task == "edges" else 3, instance_boundary=False, foreground_ids=())
+    return resolve_preset(cfg.model.preset, **overrides, **inputs)
+
+
+def scale_factor(cfg: Config, scale: int) -> int:
+    """How much scale ``scale`` downsamples the frames (1 at the finest scale)."""
+    return 2 ** (cfg.train.num_scales - 1 - scale)
+
+
+def downscale(batch: Mapping[str, torch.Tensor], factor: int) -> dict[str, torch.Tensor]:
+    """Area-downsample a ``(B, T, C, H, W)`` batch by ``factor``; flows shrink in length too; masks stay binary."""
+    if factor == 1:
+        return dict(batch)
+    out = {}
+    for key, value in batch.items():
+        b, t = value.shape[:2]
+        frames = value.flatten(0, 1)
+        if key == "instance":
+            small = frames[:, None, ::factor, ::factor][:, 0]
+        else:
+            small = F.avg_pool2d(frames.float(), factor)
+            if key == "flow":
+                small = small / factor
+            elif key == "flow_valid":
+                small = (small > 0.999).float()  # valid only where every covered pixel was
+        out[key] = small.unflatten(0, (b, t))
+    return out
+
+
+def run_config(cfg: Config, scale: int, world_size: int) -> dict[str, Any]:
+    """Everything a resumed run must share with the run that wrote its checkpoints."""
+    return {
+        "scale": scale,
+        "model": asdict(model_preset(cfg)),
+        "train": {k: v for k, v in to_dict(cfg.train).items() if k not in ("log_every", "sample_every", "resume")},
+        "schedule": to_dict(getattr(cfg, f"train_scale{scale}")),
+        "world_size": world_size,
+    }
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+
+
+@dataclass
+class Networks:
+    generator: Vid2VidGenerator
+    image_d: torch.nn.Module
+    video_d: torch.nn.Module
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {"generator": self.generator, "image_discriminator": self.image_d, "video_discriminator": self.video_d}
+
+
+def build_networks(cfg: Config, scale: int, previous: Path | None) -> tuple[Networks, list[str]]:
+    """Networks of scale ``scale``; from ``scale > 0`` on, initialised from the previous scale's model file."""
+    preset = model_preset(cfg)
+    nets = Networks(
+        generator=build_generator(preset, num_scales=scale + 1, seed=cfg.train.seed),
+        image_d=build_image_discriminator(preset, seed=cfg.train.seed + 1),
+        video_d=build_video_discriminator(preset, seed=cfg.train.seed + 2),
+    )
+    fresh: list[str] = []
+    if scale > 0:
+        if previous is None:
+            raise ValueError("scale > 0 needs the previous scale's model")
+        payload = read_checkpoint(previous)
+        if payload["config"]["model"] != json.loads(json.dumps(asdict(preset))):
+            raise ValueError(
+                f"{previous}: the previous scale was trained with other model settings; "
+                "retrain it (dvc repro) so every scale shares model.* and train.task"
+            )
+        fresh = load_coarser_scales(nets.generator, payload["modules"]["generator"])
+        nets.image_d.load_state_dict(payload["modules"]["image_discriminator"])
+        nets.video_d.load_state_dict(payload["modules"]["video_discriminator"])
+    return nets, fresh
+
+
+def train_scale(
+    cfg: Config,  # the whole configuration (train, model, train_scale<scale>)
+    scale: int,  # which spatial scale (0 = coarsest)
+    dataset: ClipDataset,  # training clips at the finest resolution
+    out_dir: Path,  # where the final model goes (a DVC output)
+    work_dir: Path,  # where resumable checkpoints go (per configuration)
+    previous: Path | None = None,  # the previous scale's model file (scale > 0)
+    log_metrics: Callable[[dict[str, float], int], None] = lambda metrics, step: None,  # rank 0 only
+    log_sample: Callable[[dict[str, torch.Tensor], int], None] = lambda tensors, step: None,  # rank 0 only
+    progress: bool = True,  # show progress bars
+) -> dict[str, Any]:
+    """Train one scale; returns a summary (steps, seconds, final losses, weights used, history)."""
+    tc: Any = cfg.train
+    sc: ScaleConfig = getattr(cfg, f"train_scale{scale}")
+    dist = distributed.init(tc.device)
+    torch.manual_seed(tc.seed + dist.rank)
+    nets, fresh = build_networks(cfg, scale, previous)
+    for module in nets.modules().values():
+        module.to(dist.device)
+    coarse = [p for name, p in nets.generator.named_parameters() if not name.startswith(f"scales.{scale}.")]
+    weights = LossWeights(
+        gan=tc.loss_gan,
+        feature_matching=tc.loss_feature_matching,
+        vgg=tc.loss_vgg,
+        flow=tc.loss_flow,
+        flow_warp=tc.loss_flow_warp,
+        warp=tc.loss_warp,
+        mask=tc.loss_mask,
+    )
+    objective = Vid2VidObjective(weights=weights, gan_mode=tc.gan_mode, vgg_weights=tc.vgg_weights).to(dist.device)
+    lr_g, lr_d, betas = (tc.lr / 2, tc.lr * 2, (0.0, 0.9)) if tc.ttur else (tc.lr, tc.lr, (tc.beta1, tc.beta2))
+    opt_g = torch.optim.Adam(nets.generator.parameters(), lr=lr_g, betas=betas)
+    opt_d = torch.optim.Adam([*nets.image_d.parameters(), *nets.video_d.parameters()], lr=lr_d, betas=betas)
+    use_amp = tc.amp
+    amp_dtype = torch.float16 if dist.device.type == "cuda" else torch.bfloat16
+    scaler = torch.amp.GradScaler(dist.device.type, enabled=use_amp and dist.device.type == "cuda")
+
+    config = run_config(cfg, scale, dist.world_size)
+    start_epoch, step, skip = 0, 0, 0
+    history: list[dict[str, float]] = []
+    if tc.resume == "auto" and (last := latest_checkpoint(work_dir)) is not None:
+        payload = load_checkpoint(
+            last, modules=nets.modules(), config=config, optimizers={"g": opt_g, "d": opt_d}, scaler=scaler
+        )
+        start_epoch, step, skip = payload["epoch"], payload["step"], payload["extra"].get("batch", 0)
+        history = list(payload["extra"].get("history", []))
+        log.info("resuming scale %d from %s (epoch %d, step %d)", scale, last, start_epoch, step)
+    elif dist.is_main:
+        log.info("scale %d: starting from %s", scale, previous or "random initialisation")
+
+    generator: torch.nn.Module = nets.generator
+    image_d: torch.nn.Module = nets.image_d
+    video_d: torch.nn.Module = nets.video_d
+    if dist.world_size > 1:
+        generator = DistributedDataParallel(nets.generator, find_unused_parameters=True)
+        image_d = DistributedDataParallel(nets.image_d)
+        video_d = DistributedDataParallel(nets.video_d, find_unused_parameters=True)
+    sampler: DistributedSampler[Any] | None = (
+        DistributedSampler(dataset, shuffle=True, seed=tc.seed) if dist.world_size > 1 else None
+    )
+    schedule = ClipSchedule(sc.start_frames, sc.double_every, sc.max_frames)
+    context = nets.generator.num_frames - 1
+    factor = scale_factor(cfg, scale)
+    multiple = nets.generator.size_multiple * factor
+    for video in dataset.videos:
+        if video.width % multiple or video.height % multiple:
+            raise ValueError(
+                f"video {video.video_id} is {video.width}x{video.height}; scale {scale} of this model needs sizes "
+                f"divisible by {multiple}: set extract.width/height (or train.crop) to multiples of {multiple}"
+            )
+    started = time.perf_counter()
+    last_terms: dict[str, float] = {}
+    for epoch in range(start_epoch, sc.epochs):
+        dataset.clip_length = schedule.frames_at(epoch)
+        dataset.set_epoch(epoch)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        for group in opt_g.param_groups:
+            group["lr"] = lr_at(lr_g, epoch, sc.epochs, sc.decay_epochs)
+        for group in opt_d.param_groups:
+            group["lr"] = lr_at(lr_d, epoch, sc.epochs, sc.decay_epochs)
+        frozen = scale > 0 and epoch < sc.freeze_coarse_epochs
+        for p in coarse:
+            p.requires_grad_(not frozen)
+        loader = DataLoader(
+            dataset,
+            batch_size=tc.batch_size,
+            shuffle=sampler is None,
+            sampler=sampler,
+            num_workers=tc.workers,
+            generator=torch.Generator().manual_seed(tc.seed * 1000 + epoch),
+            drop_last=False,
+        )
+        bar = tqdm(
+            loader,
+            desc=f"scale {scale} epoch {epoch + 1}/{sc.epochs}",
+            leave=False,
+            disable=not progress or not dist.is_main,
+        )
+        for index, raw in enumerate(bar):
+            if epoch == start_epoch and index < skip:
+                continue  # done before the interruption: same data order, so skipping is exact
+            batch = downscale({k: v.to(dist.device) for k, v in raw.items()}, factor)
+            if batch["image"].shape[1] <= context:
+                raise ValueError(f"clips of {batch['image'].shape[1]} frames; need more than {context}")
+            clip = ClipBatch(batch["label"], batch["image"], batch["flow"], batch["flow_valid"], context)
+            with torch.autocast(dist.device.type, dtype=amp_dtype, enabled=use_amp):
+                out = generator(clip.label, prev_fakes=clip.image[:, :context])
+            # discriminators
+            with torch.autocast(dist.device.type, dtype=amp_dtype, enabled=use_amp):
+                d_terms = objective.discriminator(clip, out["fake"].detach(), image_d, video_d)  # type: ignore[arg-type]
+                d_loss = sum(d_terms.values(), torch.zeros((), device=dist.device))
+            opt_d.zero_grad(set_to_none=True)
+            scaler.scale(d_loss).backward()
+            scaler.unscale_(opt_d)
+            d_norm = _grad_norm([*nets.image_d.parameters(), *nets.video_d.parameters()])
+            scaler.step(opt_d)
+            # generator
+            with torch.autocast(dist.device.type, dtype=amp_dtype, enabled=use_amp):
+                g_terms = objective.generator(clip, out, image_d, video_d)  # type: ignore[arg-type]
+                g_loss = sum(g_terms.values(), torch.zeros((), device=dist.device))
+            opt_g.zero_grad(set_to_none=True)
+            scaler.scale(g_loss).backward()
+            scaler.unscale_(opt_g)
+            g_norm = _grad_norm(list(nets.generator.parameters()))
+            scaler.step(opt_g)
+            scaler.update()
+            step += 1
+            last_terms = {
+                **{f"loss/{k}": float(v.detach()) for k, v in {**d_terms, **g_terms}.items()},
+                "loss/d_total": float(d_loss.detach()),
+                "loss/g_total": float(g_loss.detach()),
+                "grad_norm/generator": g_norm,
+                "grad_norm/discriminators": d_norm,
+                "lr/generator": opt_g.param_groups[0]["lr"],
+                "clip_length": float(batch["image"].shape[1]),
+                "epoch": float(epoch),
+            }
+            if not all(math.isfinite(v) for v in last_terms.values()):
+                raise FloatingPointError(f"scale {scale} step {step}: non-finite loss or gradient: {last_terms}")
+            if dist.is_main:
+                bar.set_postfix(g=f"{float(g_loss):.3f}", d=f"{float(d_loss):.3f}")
+                if step % tc.log_every == 0 or step == 1:
+                    log_metrics(last_terms, step)
+                    history.append({"step": step, **last_terms})
+                if step % tc.sample_every == 0 or step == 1:
+                    log_sample(
+                        {
+                            "real": clip.image[0, context:],
+                            "label": clip.label[0, context:],
+                            **{k: v[0].detach() for k, v in out.items() if k in ("fake", "flow", "occlusion_mask")},
+                        },
+                        step,
+                    )
+                if step % tc.checkpoint_every == 0:
+                    _save(
+                        step_path(work_dir, step), config, nets, opt_g, opt_d, scaler, step, epoch, index + 1, history
+                    )
+        if dist.is_main:
+            _save(step_path(work_dir, step), config, nets, opt_g, opt_d, scaler, step, epoch + 1, 0, history)
+    distributed.barrier()
+    summary = {
+        "scale": scale,
+        "steps": step,
+        "seconds": time.perf_counter() - started,
+        "resolution_factor": factor,
+        "vgg_weights": objective.vgg_weights_used,
+        "fresh_parameters": len(fresh),
+        "final": last_terms,
+        "history": history,
+    }
+    if dist.is_main:
+        save_checkpoint(
+            out_dir / MODEL_FILE,
+            config=config,
+            modules=nets.modules(),
+            step=step,
+            epoch=sc.epochs,
+            extra={"summary": {k: v for k, v in summary.items() if k != "history"}},
+        )
+    distributed.shutdown()
+    return summary
+
+
+def _grad_norm(params: list[torch.nn.Parameter]) -> float:
+    grads = [p.grad.detach().float().norm() for p in params if p.grad is not None]
+    return float(torch.stack(grads).norm()) if grads else 0.0
+
+
+def _save(
+    path: Path,
+    config: dict[str, Any],
+    nets: Networks,
+    opt_g: Any,
+    opt_d: Any,
+    scaler: Any,
+    step: int,
+    epoch: int,
+    batch: int,
+    history: list[dict[str, float]],
+) -> None:
+    """A resumable checkpoint: ``epoch`` is the epoch to continue, after its first ``batch`` batches."""
+    save_checkpoint(
+        path,
+        config=config,
+        modules=nets.modules(),
+        optimizers={"g": opt_g, "d": opt_d},
+        scaler=scaler,
+        step=step,
+        epoch=epoch,
+        extra={"history": history, "batch": batch},
+    )
+    for old in sorted(path.parent.glob("step_*.pt"))[:-2]:  # keep the two newest
+        old.unlink()

@@ -1,0 +1,123 @@
+"""The vid2vid objective: which losses judge a generated clip, assembled from :mod:`v2v.losses`.
+
+Models compute (:mod:`v2v.models`), these judge, the loop (:mod:`v2v.training.loop`) updates.
+Clips are ``(B, T, C, H, W)``; the generator produced frames ``context..T-1`` from the real
+frames ``0..context-1`` (``context = num_frames_g - 1``), so every term below lines generated
+frame ``t`` up with real frame ``t``, its ground-truth flow ``flow[:, t]`` (onto frame t-1) and its
+confidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from v2v.losses.flow import FlowLoss, MaskRegulariser, WarpConsistencyLoss
+from v2v.losses.gan import FeatureMatchingLoss, GANLoss
+from v2v.losses.perceptual import VGGPerceptualLoss
+from v2v.models.discriminators import ImageDiscriminator, VideoDiscriminator
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    gan: float = 1.0  # adversarial terms of D_I and D_V
+    feature_matching: float = 10.0  # discriminator feature matching (both Ds)
+    vgg: float = 10.0  # VGG19 perceptual (0 disables it: no VGG is built)
+    flow: float = 10.0  # L1 to the ground-truth flow
+    flow_warp: float = 10.0  # L1 of the real previous frame warped by the predicted flow
+    warp: float = 10.0  # warp consistency of the generated frames
+    mask: float = 1.0  # occlusion-mask regulariser
+
+
+@dataclass(frozen=True)
+class ClipBatch:
+    """One training batch, with the generated part aligned to its targets."""
+
+    label: torch.Tensor  # (B, T, C, H, W) conditions
+    image: torch.Tensor  # (B, T, 3, H, W) real frames in [-1, 1]
+    flow: torch.Tensor  # (B, T, 2, H, W) ground-truth backward flow
+    flow_valid: torch.Tensor  # (B, T, 1, H, W)
+    context: int  # frames given to the generator as previous frames
+
+
+class Vid2VidObjective:
+    """Discriminator and generator losses of one clip; every call returns named scalar terms."""
+
+    def __init__(
+        self,
+        *,
+        weights: LossWeights = LossWeights(),  # term weights
+        gan_mode: str = "lsgan",  # lsgan (reference) | hinge
+        vgg_weights: str = "imagenet",  # imagenet | none (tests only) | path; unused when weights.vgg == 0
+    ) -> None:
+        self.weights = weights
+        self.image_gan = GANLoss(mode=gan_mode, weight=weights.gan)  # type: ignore[arg-type]
+        self.video_gan = GANLoss(mode=gan_mode, weight=weights.gan, prefix="video_")  # type: ignore[arg-type]
+        self.image_feat = FeatureMatchingLoss(weight=weights.feature_matching)
+        self.video_feat = FeatureMatchingLoss(weight=weights.feature_matching, prefix="video_")
+        self.vgg = VGGPerceptualLoss(weights=vgg_weights, weight=weights.vgg) if weights.vgg > 0 else None
+        self.flow_loss = FlowLoss(weight_flow=weights.flow, weight_warp=weights.flow_warp)
+        self.warp_loss = WarpConsistencyLoss(weight=weights.warp)
+        self.mask_loss = MaskRegulariser(weight=weights.mask)
+
+    @property
+    def vgg_weights_used(self) -> str:
+        return self.vgg.weights_used if self.vgg is not None else "not used (losses.vgg = 0)"
+
+    def to(self, device: torch.device) -> Vid2VidObjective:
+        if self.vgg is not None:
+            self.vgg.to(device)
+        return self
+
+    @staticmethod
+    def fake_video_scales(video_d: VideoDiscriminator, frames: int) -> list[int]:
+        """Temporal scales of D_V that a generated clip of ``frames`` frames is long enough for."""
+        return [s for s in range(video_d.num_temporal_scales) if frames >= video_d.min_clip_length(s)]
+
+    def discriminator(
+        self,
+        batch: ClipBatch,
+        fake: torch.Tensor,  # (B, T - context, 3, H, W), detached
+        image_d: ImageDiscriminator,
+        video_d: VideoDiscriminator,
+    ) -> dict[str, torch.Tensor]:
+        c = batch.context
+        real, label, flow = batch.image[:, c:], batch.label[:, c:], batch.flow[:, c:]
+        terms = self.image_gan.discriminator(image_d(label, real), image_d(label, fake))
+        for s in self.fake_video_scales(video_d, fake.shape[1]):
+            real_frames, real_flows = video_d.windows(real, flow, s)
+            fake_frames, _ = video_d.windows(fake, flow, s)
+            scale_terms = self.video_gan.discriminator(
+                video_d(real_frames, real_flows, s), video_d(fake_frames, real_flows, s)
+            )
+            for key, value in scale_terms.items():
+                terms[key] = terms.get(key, torch.zeros((), device=value.device)) + value
+        return terms
+
+    def generator(
+        self,
+        batch: ClipBatch,
+        out: dict[str, torch.Tensor],  # generator outputs, (B, T - context, C, H, W) each
+        image_d: ImageDiscriminator,
+        video_d: VideoDiscriminator,
+    ) -> dict[str, torch.Tensor]:
+        c = batch.context
+        fake = out["fake"]
+        real, label, flow, valid = batch.image[:, c:], batch.label[:, c:], batch.flow[:, c:], batch.flow_valid[:, c:]
+        pred_fake, pred_real = image_d(label, fake), image_d(label, real)
+        terms = {**self.image_gan.generator(pred_fake), **self.image_feat(pred_fake, pred_real)}
+        for s in self.fake_video_scales(video_d, fake.shape[1]):
+            real_frames, real_flows = video_d.windows(real, flow, s)
+            fake_frames, _ = video_d.windows(fake, flow, s)
+            v_fake, v_real = video_d(fake_frames, real_flows, s), video_d(real_frames, real_flows, s)
+            for key, value in {**self.video_gan.generator(v_fake), **self.video_feat(v_fake, v_real)}.items():
+                terms[key] = terms.get(key, torch.zeros((), device=value.device)) + value
+        if self.vgg is not None:
+            terms.update(self.vgg(fake, real))
+        real_prev = batch.image[:, c - 1 : -1]
+        terms.update(self.flow_loss(out["flow"], flow, valid, real_prev, real))
+        fake_prev = torch.cat([batch.image[:, c - 1 : c], fake[:, :-1]], dim=1).detach()
+        terms.update(self.warp_loss(fake, fake_prev, flow, valid))
+        terms.update(self.mask_loss(out["occlusion_mask"], valid))
+        return terms
