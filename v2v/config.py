@@ -279,6 +279,11 @@ class TrainConfig:
     beta2: float = param(0.999, "Adam beta2", in_range(0, 1))
     ttur: bool = param(False, "two time-scale update rule: lr/2 for G, 2*lr for the Ds, betas (0, 0.9)")
     gan_mode: Literal["lsgan", "hinge"] = param("lsgan", "adversarial loss")
+    from_labels_prob: float = param(
+        0.5,
+        "share of steps that generate whole clips from labels alone (no real first frames), as at test time",
+        in_range(0, 1),
+    )
     vgg_weights: str = param("imagenet", "VGG19 weights: imagenet (torchvision enum), none (tests only) or a path")
     loss_gan: float = param(1.0, "weight of the GAN terms", non_negative)
     loss_feature_matching: float = param(10.0, "weight of discriminator feature matching", non_negative)

@@ -67,11 +67,11 @@ def test_corrupt_checkpoint_is_an_error_not_a_fresh_start(
 def test_reconstruction_error_halves(
     street_project: ProjectPaths, train_config: Callable, clip_dataset: Callable, tmp_path: Path
 ) -> None:
-    """Overfit one short clip: the generated frames' L1 to the real ones falls by at least half."""
+    """Overfit one short clip: the L1 of frames generated from its labels alone falls by at least half."""
     from v2v.stages.train import run_scale  # noqa: F401  (the stage wiring imports)
     from v2v.training.loop import build_networks
 
-    cfg = train_config(train={"lr": 0.001}, train_scale0={"epochs": 40, "samples_per_video": 1})
+    cfg = train_config(train={"lr": 0.001}, train_scale0={"epochs": 80, "samples_per_video": 1})
     dataset = clip_dataset(street_project, cfg)
     clip = dataset.load_clip(dataset.videos[0], 0, 4)
 
@@ -80,9 +80,9 @@ def test_reconstruction_error_halves(
         if model_file is not None:
             nets.generator.load_state_dict(weights(model_file)["generator"])
         nets.generator.eval()
-        with torch.no_grad():
-            out = nets.generator(clip["label"][None], prev_fakes=clip["image"][None, :2])
-        return float((out["fake"] - clip["image"][None, 2:]).abs().mean())
+        with torch.no_grad():  # from the labels alone, as generation does
+            out = nets.generator(clip["label"][None])
+        return float((out["fake"] - clip["image"][None]).abs().mean())
 
     before = error(None)
     train_scale(cfg, 0, dataset, tmp_path / "out", tmp_path / "work", progress=False)

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import math
+import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -239,9 +240,12 @@ def train_scale(
             batch = downscale({k: v.to(dist.device) for k, v in raw.items()}, factor)
             if batch["image"].shape[1] <= context:
                 raise ValueError(f"clips of {batch['image'].shape[1]} frames; need more than {context}")
-            clip = ClipBatch(batch["label"], batch["image"], batch["flow"], batch["flow_valid"], context)
+            # some steps generate the whole clip from labels alone (the test-time first-frame policy)
+            from_labels = random.Random(tc.seed * 1_000_003 + step).random() < tc.from_labels_prob
+            given = 0 if from_labels else context
+            clip = ClipBatch(batch["label"], batch["image"], batch["flow"], batch["flow_valid"], given)
             with torch.autocast(dist.device.type, dtype=amp_dtype, enabled=use_amp):
-                out = generator(clip.label, prev_fakes=clip.image[:, :context])
+                out = generator(clip.label, prev_fakes=clip.image[:, :context] if given else None)
             # discriminators
             with torch.autocast(dist.device.type, dtype=amp_dtype, enabled=use_amp):
                 d_terms = objective.discriminator(clip, out["fake"].detach(), image_d, video_d)  # type: ignore[arg-type]
@@ -282,8 +286,8 @@ def train_scale(
                 if step % tc.sample_every == 0 or step == 1:
                     log_sample(
                         {
-                            "real": clip.image[0, context:],
-                            "label": clip.label[0, context:],
+                            "real": clip.image[0, given:],
+                            "label": clip.label[0, given:],
                             **{k: v[0].detach() for k, v in out.items() if k in ("fake", "flow", "occlusion_mask")},
                         },
                         step,

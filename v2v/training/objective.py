@@ -2,9 +2,9 @@
 
 Models compute (:mod:`v2v.models`), these judge, the loop (:mod:`v2v.training.loop`) updates.
 Clips are ``(B, T, C, H, W)``; the generator produced frames ``context..T-1`` from the real
-frames ``0..context-1`` (``context = num_frames_g - 1``), so every term below lines generated
-frame ``t`` up with real frame ``t``, its ground-truth flow ``flow[:, t]`` (onto frame t-1) and its
-confidence.
+frames ``0..context-1`` (``context`` is ``num_frames_g - 1``, or 0 when it generated the whole clip
+from the labels alone, as at test time), so every term below lines generated frame ``t`` up with
+real frame ``t``, its ground-truth flow ``flow[:, t]`` (onto frame t-1) and its confidence.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class ClipBatch:
     image: torch.Tensor  # (B, T, 3, H, W) real frames in [-1, 1]
     flow: torch.Tensor  # (B, T, 2, H, W) ground-truth backward flow
     flow_valid: torch.Tensor  # (B, T, 1, H, W)
-    context: int  # frames given to the generator as previous frames
+    context: int  # real frames given to the generator as previous frames (0: it generated every frame)
 
 
 class Vid2VidObjective:
@@ -104,7 +104,7 @@ class Vid2VidObjective:
     ) -> dict[str, torch.Tensor]:
         c = batch.context
         fake = out["fake"]
-        real, label, flow, valid = batch.image[:, c:], batch.label[:, c:], batch.flow[:, c:], batch.flow_valid[:, c:]
+        real, label, flow = batch.image[:, c:], batch.label[:, c:], batch.flow[:, c:]
         pred_fake, pred_real = image_d(label, fake), image_d(label, real)
         terms = {**self.image_gan.generator(pred_fake), **self.image_feat(pred_fake, pred_real)}
         for s in self.fake_video_scales(video_d, fake.shape[1]):
@@ -115,9 +115,14 @@ class Vid2VidObjective:
                 terms[key] = terms.get(key, torch.zeros((), device=value.device)) + value
         if self.vgg is not None:
             terms.update(self.vgg(fake, real))
-        real_prev = batch.image[:, c - 1 : -1]
-        terms.update(self.flow_loss(out["flow"], flow, valid, real_prev, real))
-        fake_prev = torch.cat([batch.image[:, c - 1 : c], fake[:, :-1]], dim=1).detach()
-        terms.update(self.warp_loss(fake, fake_prev, flow, valid))
-        terms.update(self.mask_loss(out["occlusion_mask"], valid))
+        # temporal terms need a previous frame: frames g0..T-1 (g0 = c, or 1 when nothing was given)
+        g0 = max(c, 1)
+        k = g0 - c
+        if batch.image.shape[1] > g0:
+            real_prev = batch.image[:, g0 - 1 : -1]
+            target, conf = batch.flow[:, g0:], batch.flow_valid[:, g0:]
+            terms.update(self.flow_loss(out["flow"][:, k:], target, conf, real_prev, batch.image[:, g0:]))
+            fake_prev = torch.cat([batch.image[:, c - 1 : c], fake[:, :-1]] if c else [fake[:, :-1]], dim=1)
+            terms.update(self.warp_loss(fake[:, k:], fake_prev.detach(), target, conf))
+            terms.update(self.mask_loss(out["occlusion_mask"][:, k:], conf))
         return terms
