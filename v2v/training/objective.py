@@ -16,7 +16,7 @@ import torch
 from v2v.losses.flow import FlowLoss, MaskRegulariser, WarpConsistencyLoss
 from v2v.losses.gan import FeatureMatchingLoss, GANLoss
 from v2v.losses.perceptual import VGGPerceptualLoss
-from v2v.models.discriminators import ImageDiscriminator, VideoDiscriminator
+from v2v.models.discriminators import ImageDiscriminator, Predictions, VideoDiscriminator
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,8 @@ class Vid2VidObjective:
     @staticmethod
     def fake_video_scales(video_d: VideoDiscriminator, frames: int) -> list[int]:
         """Temporal scales of D_V that a generated clip of ``frames`` frames is long enough for."""
-        return [s for s in range(video_d.num_temporal_scales) if frames >= video_d.min_clip_length(s)]
+        bare = _bare(video_d)
+        return [s for s in range(bare.num_temporal_scales) if frames >= bare.min_clip_length(s)]
 
     def discriminator(
         self,
@@ -84,12 +85,12 @@ class Vid2VidObjective:
     ) -> dict[str, torch.Tensor]:
         c = batch.context
         real, label, flow = batch.image[:, c:], batch.label[:, c:], batch.flow[:, c:]
-        terms = self.image_gan.discriminator(image_d(label, real), image_d(label, fake))
+        terms = self.image_gan.discriminator(*_judge(image_d, (label, real), (label, fake)))
         for s in self.fake_video_scales(video_d, fake.shape[1]):
-            real_frames, real_flows = video_d.windows(real, flow, s)
-            fake_frames, _ = video_d.windows(fake, flow, s)
+            real_frames, real_flows = _bare(video_d).windows(real, flow, s)
+            fake_frames, _ = _bare(video_d).windows(fake, flow, s)
             scale_terms = self.video_gan.discriminator(
-                video_d(real_frames, real_flows, s), video_d(fake_frames, real_flows, s)
+                *_judge(video_d, (real_frames, real_flows), (fake_frames, real_flows), s)
             )
             for key, value in scale_terms.items():
                 terms[key] = terms.get(key, torch.zeros((), device=value.device)) + value
@@ -105,12 +106,12 @@ class Vid2VidObjective:
         c = batch.context
         fake = out["fake"]
         real, label, flow = batch.image[:, c:], batch.label[:, c:], batch.flow[:, c:]
-        pred_fake, pred_real = image_d(label, fake), image_d(label, real)
+        pred_fake, pred_real = _judge(image_d, (label, fake), (label, real))
         terms = {**self.image_gan.generator(pred_fake), **self.image_feat(pred_fake, pred_real)}
         for s in self.fake_video_scales(video_d, fake.shape[1]):
-            real_frames, real_flows = video_d.windows(real, flow, s)
-            fake_frames, _ = video_d.windows(fake, flow, s)
-            v_fake, v_real = video_d(fake_frames, real_flows, s), video_d(real_frames, real_flows, s)
+            real_frames, real_flows = _bare(video_d).windows(real, flow, s)
+            fake_frames, _ = _bare(video_d).windows(fake, flow, s)
+            v_fake, v_real = _judge(video_d, (fake_frames, real_flows), (real_frames, real_flows), s)
             for key, value in {**self.video_gan.generator(v_fake), **self.video_feat(v_fake, v_real)}.items():
                 terms[key] = terms.get(key, torch.zeros((), device=value.device)) + value
         if self.vgg is not None:
@@ -126,3 +127,24 @@ class Vid2VidObjective:
             terms.update(self.warp_loss(fake[:, k:], fake_prev.detach(), target, conf))
             terms.update(self.mask_loss(out["occlusion_mask"][:, k:], conf))
         return terms
+
+
+def _judge(
+    discriminator: torch.nn.Module, first: tuple[torch.Tensor, ...], second: tuple[torch.Tensor, ...], *extra: int
+) -> tuple[Predictions, Predictions]:
+    """One discriminator call on both inputs stacked along the batch, split back into two predictions.
+
+    One forward per backward keeps DistributedDataParallel's gradient reduction exact (and is faster).
+    """
+    n = first[0].shape[0]
+    both = discriminator(*(torch.cat([a, b]) for a, b in zip(first, second, strict=True)), *extra)
+    rows = both[0][0].shape[0] // 2  # D_I folds time into the batch: B*T rows per input
+    assert rows * 2 == both[0][0].shape[0] and rows % n == 0
+    return [[t[:rows] for t in scale] for scale in both], [[t[rows:] for t in scale] for scale in both]
+
+
+def _bare(video_d: VideoDiscriminator) -> VideoDiscriminator:
+    """D_V itself, also when wrapped in DistributedDataParallel (whose forward is D_V's)."""
+    module = getattr(video_d, "module", video_d)
+    assert isinstance(module, VideoDiscriminator)
+    return module
