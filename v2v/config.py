@@ -325,6 +325,9 @@ class GenerateConfig:
     max_frames: int | None = param(None, "generate at most this many frames per video (null: all)", positive)
     device: Literal["auto", "cpu", "cuda"] = param("auto", "where generation runs")
     codec: Literal["h264", "mp4v", "mjpg"] = param("h264", "codec of the result videos")
+    continue_from: int = param(
+        2, "future-frame demo: continue.mp4 starts from this many real frames, then generates (0: none)", non_negative
+    )
     manipulate: tuple[str, ...] = param(
         ("building=vegetation",), "semantic manipulation demo (street): label remaps 'from=to' (empty: none)"
     )

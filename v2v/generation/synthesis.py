@@ -36,11 +36,19 @@ def generate_stream(
     generator: Vid2VidGenerator,
     conditions: Iterable[torch.Tensor],  # per frame (C, H, W) generator conditions, in order
     device: torch.device,
-    first_frames: Iterable[torch.Tensor] = (),  # optional real frames (3, H, W) that seed the history
+    first_frames: Iterable[torch.Tensor] = (),  # optional real frames (3, H, W) of the first conditions
 ) -> Iterator[dict[str, torch.Tensor]]:
-    """Yield the generator's outputs (``fake``, ``flow``, ``occlusion_mask``, ... as ``(C, H, W)``) frame by frame."""
+    """Yield the generator's outputs (``fake``, ``flow``, ``occlusion_mask``, ... as ``(C, H, W)``) frame by frame.
+
+    With ``first_frames`` (K real frames), the first K conditions are their context and generation
+    continues from frame K (future-frame prediction from real frames).
+    """
     labels: deque[torch.Tensor] = deque(maxlen=generator.num_frames)
-    history: deque[torch.Tensor] = deque((f.to(device) for f in first_frames), maxlen=generator.num_frames - 1)
+    history: deque[torch.Tensor] = deque(maxlen=generator.num_frames - 1)
+    conditions = iter(conditions)
+    for frame in first_frames:
+        history.append(frame.to(device))
+        labels.append(next(conditions).to(device))
     for condition in conditions:
         labels.append(condition.to(device))
         window = [labels[0]] * (generator.num_frames - len(labels)) + list(labels)

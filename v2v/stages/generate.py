@@ -3,7 +3,8 @@
 For each test video (``generate.clip_prefix``): ``results/<video_id>/fake.mp4`` (the synthesis from
 the conditions alone: no real frame is given), ``compare.mp4`` (condition | real | synthesised side
 by side), ``frames/NNNNNN.png`` and, for the street task, ``manipulated.mp4`` with the label remaps
-of ``generate.manipulate`` (e.g. every building becomes vegetation). Generation streams: memory
+of ``generate.manipulate`` (e.g. every building becomes vegetation), and ``continue.mp4``: the
+first ``generate.continue_from`` real frames, then generation (future-frame prediction). Generation streams: memory
 does not grow with the video's length. Each video's folder is written atomically.
 """
 
@@ -67,7 +68,9 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
             fps = _video_fps(paths, video)
             with atomic_dir(paths.results / video.video_id) as tmp:
                 previews.append(
-                    synthesise_video(generator, dataset, manipulated, video, frames, fps, task, tmp, gc.codec)
+                    synthesise_video(
+                        generator, dataset, manipulated, video, frames, fps, task, tmp, gc.codec, gc.continue_from
+                    )
                 )
                 write_json(
                     tmp / "meta.json",
@@ -111,6 +114,7 @@ def synthesise_video(
     task: str,
     out: Path,
     codec: Any,
+    continue_from: int = 0,  # future-frame demo: real frames given before generation continues (0: none)
 ) -> list[np.ndarray]:
     """Write one video's results into ``out``; returns three preview rows (condition | real | fake).
 
@@ -139,6 +143,11 @@ def synthesise_video(
     if manipulated is not None:
         stream = generate_stream(generator, _conditions(manipulated, video, frames), device)
         write_video(out / "manipulated.mp4", (to_rgb(o["fake"]) for o in stream), fps=fps, codec=codec)
+    if 0 < continue_from < frames:
+        real = [dataset.load_clip(video, t, 1)["image"][0] for t in range(continue_from)]
+        stream = generate_stream(generator, _conditions(dataset, video, frames), device, first_frames=real)
+        seeded = [to_rgb(f) for f in real]
+        write_video(out / "continue.mp4", (*seeded, *(to_rgb(o["fake"]) for o in stream)), fps=fps, codec=codec)
     return [compare(t) for t in sorted({0, frames // 2, frames - 1})]
 
 
