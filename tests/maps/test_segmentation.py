@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from v2v.maps.segmentation import Detections, TorchvisionSegmenter, class_map, compose, import_detectron2
-from v2v.maps.weights import WeightsError, build_torchvision_detector, resolve_device
+from v2v.maps.weights import WeightsError, build_torchvision_detector
 
 ALL = ("person", "car", "truck", "bus", "train", "motorcycle", "bicycle")
 
@@ -95,10 +95,3 @@ def test_default_weights_offline_say_where_to_put_the_file(tmp_path: Path, monke
 def test_missing_detectron2_says_how_to_install_it() -> None:
     with pytest.raises(WeightsError, match=r"segment.backend: detectron2: .*pip install --no-build-isolation"):
         import_detectron2("segment")
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
-def test_cuda_without_a_gpu_is_an_error() -> None:
-    assert resolve_device("auto") == torch.device("cpu")
-    with pytest.raises(WeightsError, match="no CUDA GPU"):
-        resolve_device("cuda")

@@ -6,11 +6,11 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
-import torch
 
 from v2v.config import FlowConfig
 from v2v.flow.dis import DisFlow
 from v2v.flow.raft import RaftFlow
+from v2v.ops.device import resolve_device
 
 
 class FlowEstimator(Protocol):
@@ -30,15 +30,6 @@ class FlowEstimator(Protocol):
     def __call__(self, sources: np.ndarray, targets: np.ndarray) -> npt.NDArray[np.float32]: ...
 
 
-def resolve_device(device: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("flow.device: cuda was requested but no CUDA GPU is available; use auto or cpu")
-    return torch.device(device)
-
-
 def make_estimator(cfg: FlowConfig) -> FlowEstimator:
     """Build the backend named by ``flow.backend`` (RAFT loads its weights here, failing loudly)."""
     if cfg.backend == "dis":
@@ -47,5 +38,5 @@ def make_estimator(cfg: FlowConfig) -> FlowEstimator:
         model=cfg.raft_model,
         weights=cfg.raft_weights,
         iterations=cfg.raft_iterations,
-        device=resolve_device(cfg.device),
+        device=resolve_device(cfg.device, "flow.device"),
     )

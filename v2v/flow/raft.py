@@ -14,7 +14,6 @@ how to provide them.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from v2v.flow.common import check_pair_batch
+from v2v.io.files import file_sha256
 
 RaftModel = Literal["small", "large"]
 SIZE_MULTIPLE = 8  # RAFT works on 1/8-resolution features
@@ -42,14 +42,6 @@ def _builders(model: RaftModel) -> tuple[Any, Any]:
     if model == "large":
         return raft_large, Raft_Large_Weights
     raise ValueError(f"flow.raft_model: expected 'small' or 'large', got {model!r}")
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_raft(model: RaftModel, weights: str) -> tuple[torch.nn.Module, str]:
@@ -87,7 +79,7 @@ def load_raft(model: RaftModel, weights: str) -> tuple[torch.nn.Module, str]:
         raise RaftWeightsError(
             f"flow.raft_weights: {path}: not a raft_{model} state dict that loads with weights_only=True ({exc})"
         ) from exc
-    return net.eval(), f"file {path} (sha256 {_file_sha256(path)[:16]})"
+    return net.eval(), f"file {path} (sha256 {file_sha256(path)[:16]})"
 
 
 def pad_to_multiple(images: torch.Tensor, multiple: int = SIZE_MULTIPLE, min_side: int = MIN_SIDE) -> torch.Tensor:

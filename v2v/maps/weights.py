@@ -12,12 +12,13 @@ No silent fallback: whatever happens is recorded in the returned :class:`Weights
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
+
+from v2v.io.files import file_sha256
 
 DeviceName = Literal["auto", "cpu", "cuda"]
 
@@ -37,23 +38,6 @@ class WeightsInfo:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def resolve_device(device: DeviceName) -> torch.device:
-    """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise WeightsError("device: cuda was requested but no CUDA GPU is available; set device: auto or cpu")
-    return torch.device(device)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _checkpoint_file(url: str) -> Path:

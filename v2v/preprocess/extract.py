@@ -25,6 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from v2v.io.atomic import atomic_dir, write_json
+from v2v.io.files import file_sha256
 from v2v.io.video import VIDEO_SUFFIXES, Decoder, VideoError, VideoReader
 
 META_FILE = "meta.json"
@@ -174,14 +175,6 @@ def resample(frames: Iterator[np.ndarray], src_fps: float, out_fps: float | None
         while source_index(wanted, src_fps, out_fps) == j:
             yield frame
             wanted += 1
-
-
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def fingerprint(source_sha256: str, spec: FrameSpec, decoder: Decoder) -> str:

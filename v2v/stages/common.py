@@ -10,6 +10,7 @@ from typing import Any
 
 from v2v.config import Config, ConfigError, load_config
 from v2v.io.video import VideoError
+from v2v.ops.device import DeviceError
 from v2v.paths import ProjectPaths
 
 
@@ -17,7 +18,7 @@ class StageError(RuntimeError):
     """A stage could not complete; the message says which inputs failed and what to do."""
 
 
-USER_ERRORS = (ConfigError, StageError, VideoError, FileNotFoundError, NotADirectoryError)
+USER_ERRORS = (ConfigError, StageError, VideoError, DeviceError, FileNotFoundError, NotADirectoryError)
 
 
 def configure_logging() -> None:

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from v2v.config import Config
 from v2v.io.atomic import remove_stale_temporaries, write_json
+from v2v.io.files import file_sha256
 from v2v.io.video import VideoError, check_readable
 from v2v.paths import ProjectPaths
 from v2v.preprocess.extract import (
@@ -28,7 +29,6 @@ from v2v.preprocess.extract import (
     FrameSpec,
     discover_videos,
     extract_video,
-    file_sha256,
     fingerprint,
     frame_paths,
     is_up_to_date,

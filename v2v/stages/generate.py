@@ -28,10 +28,10 @@ from v2v.generation.synthesis import generate_stream, load_generator
 from v2v.io.atomic import atomic_dir, remove_stale_temporaries, write_json
 from v2v.io.maps import read_rgb, write_rgb
 from v2v.io.video import write_video
+from v2v.ops.device import resolve_device
 from v2v.paths import ProjectPaths
 from v2v.stages.common import stage_main
 from v2v.tracking import stage_run
-from v2v.training.distributed import resolve_device
 from v2v.viz import contact_sheet
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
     """Generate every selected test video; returns the metrics of ``metrics/generate.json``."""
     gc = cfg.generate
     with stage_run("generate", cfg, paths, ("generate",)) as tracker:
-        device = resolve_device(gc.device)
+        device = resolve_device(gc.device, "generate.device")
         model_file = paths.model_dir(2) / "model.pt"
         generator, config = load_generator(model_file, device)
         task = config["train"]["task"]

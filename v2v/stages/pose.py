@@ -35,7 +35,8 @@ from v2v.maps.frames import (
     read_frame,
 )
 from v2v.maps.pose import Detectron2Pose, Person, TorchvisionPose
-from v2v.maps.weights import WeightsError, resolve_device
+from v2v.maps.weights import WeightsError
+from v2v.ops.device import resolve_device
 from v2v.paths import ProjectPaths
 from v2v.preprocess.extract import META_FILE
 from v2v.stages.common import StageError, stage_main
@@ -53,7 +54,7 @@ PoseModel = TorchvisionPose | Detectron2Pose
 
 def build_pose_model(pc: PoseConfig) -> PoseModel:
     """The learned backend the params ask for (raises :class:`WeightsError` with what to do)."""
-    device = resolve_device(pc.device)
+    device = resolve_device(pc.device, "pose.device")
     if pc.backend == "torchvision":
         return TorchvisionPose(
             weights=pc.weights,

@@ -36,7 +36,8 @@ from v2v.maps.frames import (
     read_frame,
 )
 from v2v.maps.segmentation import Detectron2Segmenter, TorchvisionSegmenter
-from v2v.maps.weights import WeightsError, resolve_device
+from v2v.maps.weights import WeightsError
+from v2v.ops.device import resolve_device
 from v2v.paths import ProjectPaths
 from v2v.preprocess.extract import META_FILE
 from v2v.stages.common import StageError, stage_main
@@ -54,7 +55,7 @@ Segmenter = TorchvisionSegmenter | Detectron2Segmenter
 
 def build_segmenter(sc: SegmentConfig) -> Segmenter:
     """The learned backend the params ask for (raises :class:`WeightsError` with what to do)."""
-    device = resolve_device(sc.device)
+    device = resolve_device(sc.device, "segment.device")
     if sc.backend == "torchvision":
         return TorchvisionSegmenter(
             model=sc.model,

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from v2v.ops.device import resolve_device
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -27,21 +29,12 @@ class DistInfo:
         return self.rank == 0
 
 
-def resolve_device(requested: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is an error that says so."""
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {requested!r} requested but no CUDA GPU is available; set device: cpu or auto")
-    return torch.device(requested)
-
-
 def init(requested_device: str = "auto") -> DistInfo:
     """Join the process group when launched by torchrun; pick this process's device."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = resolve_device(requested_device)
+    device = resolve_device(requested_device, "train.device")
     if device.type == "cuda" and world_size > 1:
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
