@@ -279,7 +279,7 @@ def train_scale(
             if not all(math.isfinite(v) for v in last_terms.values()):
                 raise FloatingPointError(f"scale {scale} step {step}: non-finite loss or gradient: {last_terms}")
             if dist.is_main:
-                bar.set_postfix(g=f"{float(g_loss):.3f}", d=f"{float(d_loss):.3f}")
+                bar.set_postfix(g=f"{float(g_loss.detach()):.3f}", d=f"{float(d_loss.detach()):.3f}")
                 if step % tc.log_every == 0 or step == 1:
                     log_metrics(last_terms, step)
                     history.append({"step": step, **last_terms})
