@@ -140,3 +140,16 @@ def test_entry_point_reports_params_typo(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "extract.fsp: unknown key (did you mean 'extract.fps'?)" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_folders_of_an_older_format_are_re_extracted(
+    project: ProjectPaths, tiny_config: Callable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import v2v.preprocess.extract as library
+
+    cfg = tiny_config(extract={"input_dir": "videos"}, tracking={"enabled": False})
+    monkeypatch.setattr(library, "META_FORMAT", library.META_FORMAT - 1)  # written by an older version
+    extract.run(cfg, project)
+    assert extract.run(cfg, project)["videos_reused"] == 2
+    monkeypatch.undo()
+    assert extract.run(cfg, project)["videos_reused"] == 0  # same source and settings, newer format

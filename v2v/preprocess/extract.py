@@ -29,6 +29,7 @@ from v2v.io.files import file_sha256
 from v2v.io.video import VIDEO_SUFFIXES, Decoder, VideoError, VideoReader
 
 META_FILE = "meta.json"
+META_FORMAT = 2  # bump when meta.json or the frames change meaning: older folders are then re-extracted
 FRAME_DIGITS = 6
 SPLITS = ("train", "test")
 
@@ -178,8 +179,10 @@ def resample(frames: Iterator[np.ndarray], src_fps: float, out_fps: float | None
 
 
 def fingerprint(source_sha256: str, spec: FrameSpec, decoder: Decoder) -> str:
-    """Identity of an extraction: same source bytes + same settings → same frames."""
-    blob = json.dumps({"source": source_sha256, "spec": asdict(spec), "decoder": decoder}, sort_keys=True)
+    """Identity of an extraction: same source bytes + same settings + same format → same frames."""
+    blob = json.dumps(
+        {"source": source_sha256, "spec": asdict(spec), "decoder": decoder, "format": META_FORMAT}, sort_keys=True
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
