@@ -89,3 +89,39 @@ def test_reconstruction_error_halves(
     after = error(tmp_path / "out" / MODEL_FILE)
     print(f"reconstruction L1 before {before:.3f}, after {after:.3f}")
     assert after < 0.5 * before
+
+
+def test_missing_or_mismatched_stage_outputs_name_the_file(
+    street_project: ProjectPaths, train_config: Callable, clip_dataset: Callable, tmp_path: Path
+) -> None:
+    import shutil
+
+    from v2v.io.maps import read_label, write_label
+
+    copy = ProjectPaths.at(tmp_path / "copy")
+    shutil.copytree(street_project.root, copy.root)
+    cfg = train_config()
+    dataset = clip_dataset(copy, cfg)
+    video = dataset.videos[0].video_id
+    label = copy.segment_maps / video / "label" / "000001.png"
+    write_label(label, read_label(label)[:, :-8])  # a map of the wrong size
+    with pytest.raises(ValueError, match=r"000001.png: size 56x32 does not match the frames \(64x32\)"):
+        dataset.load_clip(dataset.videos[0], 0, 3)
+    label.unlink()
+    with pytest.raises(FileNotFoundError, match="000001.png"):
+        dataset.load_clip(dataset.videos[0], 0, 3)
+
+
+def test_previous_scale_from_other_model_settings_is_an_error(
+    street_project: ProjectPaths, train_config: Callable, clip_dataset: Callable, tmp_path: Path
+) -> None:
+    from v2v.training.loop import build_networks
+
+    cfg = train_config(train_scale0={"epochs": 1, "samples_per_video": 1})
+    train_scale(cfg, 0, clip_dataset(street_project, cfg), tmp_path / "s0", tmp_path / "work", progress=False)
+    other = train_config(model={"ngf": 32}, train={"num_scales": 2})
+    with pytest.raises(ValueError, match="s0/model.pt: the previous scale was trained with other model settings"):
+        build_networks(other, 1, tmp_path / "s0" / MODEL_FILE)
+    grown, fresh = build_networks(train_config(train={"num_scales": 2}), 1, tmp_path / "s0" / MODEL_FILE)
+    assert grown.generator.num_scales == 2
+    assert fresh and all(name.startswith("scales.1.") for name in fresh)  # only the new enhancer starts fresh

@@ -20,6 +20,7 @@ import torch
 
 from v2v.config import Config
 from v2v.data.clips import ClipDataset
+from v2v.dvcfile import dvc_md5
 from v2v.flow.viz import flow_to_rgb, mask_to_rgb
 from v2v.generation.pictures import condition_to_rgb, to_rgb
 from v2v.io.atomic import write_bytes, write_json, write_text
@@ -90,7 +91,15 @@ def run_scale(cfg: Config, paths: ProjectPaths, scale: int) -> dict[str, Any]:
             }
             write_json(paths.train_metrics(scale), metrics)
             write_text(paths.train_plots(scale), _history_csv(summary["history"]))
-            tracker.set_tags({"v2v.vgg_weights": summary["vgg_weights"]})
+            tracker.set_tags(
+                {
+                    "v2v.vgg_weights": summary["vgg_weights"],
+                    # the model itself is a DVC output; its md5 identifies it (`dvc get`, `dvc checkout`)
+                    f"v2v.out.{paths.model_dir(scale).relative_to(paths.root).as_posix()}": dvc_md5(
+                        paths.model_dir(scale)
+                    ),
+                }
+            )
             tracker.log_artifact(paths.model_dir(scale) / "config.json", "model")
             tracker.log_artifact(paths.train_plots(scale))
             log.info("%s: %d steps in %.0f s", name, summary["steps"], summary["seconds"])
