@@ -1,47 +1,25 @@
 """The edges stage end to end: Canny maps per frame, instance boundaries OR-ed in, bad input."""
 
 import json
-import shutil
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from support import small_config
 
-from v2v.config import Config, config_from_dict
+from v2v.config import Config
 from v2v.io.maps import read_instance, read_mask, read_rgb
 from v2v.maps.edges import canny, instance_boundaries
 from v2v.paths import ProjectPaths
 from v2v.preprocess.extract import read_meta
-from v2v.stages import edges, extract, sample, segment
+from v2v.stages import edges, segment
 from v2v.stages.common import StageError
 
 SAMPLE = {"width": 64, "height": 32, "num_frames": 4, "train_clips_per_scene": 1, "test_clips_per_scene": 0}
 
 
 def config(**sections: dict[str, Any]) -> Config:
-    data: dict[str, dict[str, Any]] = {
-        "sample": dict(SAMPLE),
-        "extract": {"width": 64, "height": 32, "frame_format": "png"},
-        "tracking": {"enabled": False},
-    }
-    for name, values in sections.items():
-        data.setdefault(name, {}).update(values)
-    return config_from_dict(data)
-
-
-@pytest.fixture(scope="module")
-def base_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("edges") / "project"
-    sample.run(config(), ProjectPaths.at(root))
-    extract.run(config(), ProjectPaths.at(root))
-    return root
-
-
-@pytest.fixture
-def project(base_project: Path, tmp_path: Path) -> ProjectPaths:
-    shutil.copytree(base_project, tmp_path / "project")
-    return ProjectPaths.at(tmp_path / "project")
+    return small_config(SAMPLE, **sections)
 
 
 def test_edges_are_canny_of_each_frame(project: ProjectPaths) -> None:

@@ -1,49 +1,28 @@
 """The pose stage end to end: the sample's keypoints reproduced exactly, random-init Keypoint R-CNN, bad input."""
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from support import small_config
 
-from v2v.config import Config, config_from_dict
+from v2v.config import Config
 from v2v.io.maps import read_rgb
 from v2v.maps.ground_truth import VISIBILITY_CONFIDENCE
 from v2v.maps.pose import coco_to_body25, people_from_json, render_pose
 from v2v.paths import ProjectPaths
 from v2v.preprocess.extract import read_meta
-from v2v.stages import extract, pose, sample
+from v2v.stages import extract, pose
 from v2v.stages.common import StageError
 
 SAMPLE = {"width": 64, "height": 32, "num_frames": 4, "train_clips_per_scene": 1, "test_clips_per_scene": 0}
 
 
 def config(**sections: dict[str, Any]) -> Config:
-    data: dict[str, dict[str, Any]] = {
-        "sample": dict(SAMPLE),
-        "extract": {"width": 64, "height": 32, "frame_format": "png"},
-        "tracking": {"enabled": False},
-    }
-    for name, values in sections.items():
-        data.setdefault(name, {}).update(values)
-    return config_from_dict(data)
-
-
-@pytest.fixture(scope="module")
-def base_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("pose") / "project"
-    sample.run(config(), ProjectPaths.at(root))
-    extract.run(config(), ProjectPaths.at(root))
-    return root
-
-
-@pytest.fixture
-def project(base_project: Path, tmp_path: Path) -> ProjectPaths:
-    shutil.copytree(base_project, tmp_path / "project")
-    return ProjectPaths.at(tmp_path / "project")
+    return small_config(SAMPLE, **sections)
 
 
 def truth_frames(project: ProjectPaths, video: str) -> list:

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 from mlflow import MlflowClient
+from support import small_config
 
-from v2v.config import Config, config_from_dict
+from v2v.config import Config
 from v2v.io.maps import read_instance, read_label
 from v2v.paths import ProjectPaths
 from v2v.preprocess.extract import apply_geometry, read_meta, source_index
@@ -23,30 +24,7 @@ VIDEOS = ["pose_000", "street_000"]
 
 
 def config(**sections: dict[str, Any]) -> Config:
-    data: dict[str, dict[str, Any]] = {
-        "sample": dict(SAMPLE),
-        "extract": {"width": 64, "height": 32, "frame_format": "png"},
-        "tracking": {"enabled": False},
-    }
-    for name, values in sections.items():
-        data.setdefault(name, {}).update(values)
-    return config_from_dict(data)
-
-
-@pytest.fixture(scope="module")
-def base_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny sample (one street and one pose clip, 64x32, 6 frames), extracted at its own size."""
-    root = tmp_path_factory.mktemp("segment") / "project"
-    cfg = config()
-    sample.run(cfg, ProjectPaths.at(root))
-    extract.run(cfg, ProjectPaths.at(root))
-    return root
-
-
-@pytest.fixture
-def project(base_project: Path, tmp_path: Path) -> ProjectPaths:
-    shutil.copytree(base_project, tmp_path / "project")
-    return ProjectPaths.at(tmp_path / "project")
+    return small_config(SAMPLE, **sections)
 
 
 def test_ground_truth_backend_reproduces_the_truth_exactly(project: ProjectPaths) -> None:
