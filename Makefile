@@ -35,7 +35,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
-	for b in extract maps flow model train generate; do $(BIN)/python benchmarks/$$b.py || exit 1; done
+	for b in extract maps flow model train generate eval; do $(BIN)/python benchmarks/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -334,6 +334,56 @@ class GenerateConfig:
 
 
 @dataclass(frozen=True)
+class BaselineConfig:
+    """The per-frame baseline (``models/baseline``): the generator without previous frames or flow."""
+
+    budget: float = param(
+        1.0,
+        "fraction of the vid2vid training epochs (every scale) the baseline gets; 1.0 = the same budget",
+        in_range(0.01, 10.0),
+    )
+
+
+VIDEO_BACKBONES = ("s3d", "r2plus1d_18")  # torchvision Kinetics-400 video networks the evaluation knows
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """Score the generated videos against the real ones and the per-frame baseline (``evaluation/``)."""
+
+    device: Literal["auto", "cpu", "cuda"] = param("auto", "where the feature networks run")
+    max_frames: int | None = param(None, "evaluate at most this many frames per video (null: all)", positive)
+    image_backbone: Literal["pytorch_fid", "inception_v3"] = param(
+        "pytorch_fid",
+        "FID network: pytorch_fid (the TF-2015 Inception port of published FIDs; reported as fid) or inception_v3 "
+        "(torchvision ImageNet weights; reported as fid_tv)",
+    )
+    image_weights: str = param(
+        "default", "FID network weights: default (download or $TORCH_HOME), none (tests), a path"
+    )
+    video_backbones: tuple[str, ...] = param(
+        ("s3d", "r2plus1d_18"), "video FD networks (torchvision Kinetics-400), reported as fd_<name>"
+    )
+    video_weights: str = param(
+        "default", "video networks' weights: default, none (tests) or a folder holding <backbone>.pth state dicts"
+    )
+    i3d_torchscript: str | None = param(
+        None, "path of the I3D TorchScript detector (StyleGAN-V's) for FVD; null: no FVD"
+    )
+    lpips_weights: str = param(
+        "default", "LPIPS AlexNet backbone: default (torchvision ImageNet), none (tests), a path"
+    )
+    clip_frames: int = param(16, "frames per clip of the video networks", in_range(8, 128))
+    clip_stride: int = param(8, "frames between the starts of consecutive clips", positive)
+    segment_frames: int = param(
+        8, "frames per preference question (non-overlapping segments of each video)", in_range(2, 1000)
+    )
+    tie_tolerance: float = param(0.02, "preference: relative score difference counted as a tie", in_range(0.0, 1.0))
+    batch_size: int = param(8, "frames per feature-network batch", positive)
+    report_videos: int = param(4, "videos embedded in the HTML report (the rest are linked)", non_negative)
+
+
+@dataclass(frozen=True)
 class TrackingConfig:
     """MLflow tracking (the store is ``MLFLOW_TRACKING_URI``, or an embedded SQLite store in the project)."""
 
@@ -357,7 +407,9 @@ class Config:
     train_scale0: ScaleConfig = field(default_factory=ScaleConfig)
     train_scale1: ScaleConfig = field(default_factory=ScaleConfig)
     train_scale2: ScaleConfig = field(default_factory=ScaleConfig)
+    train_baseline: BaselineConfig = field(default_factory=BaselineConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 
@@ -474,6 +526,11 @@ def _cross_checks(cfg: Config) -> list[str]:
             )
     if cfg.train.crop is not None and (len(cfg.train.crop) != 2 or min(cfg.train.crop) <= 0):
         problems.append(f"train.crop: expected [height, width] of positive numbers, got {list(cfg.train.crop)}")
+    for i, name in enumerate(cfg.evaluate.video_backbones):
+        if name not in VIDEO_BACKBONES:
+            problems.append(
+                f"evaluate.video_backbones[{i}]: expected one of {', '.join(VIDEO_BACKBONES)}, got {name!r}"
+            )
     ex = cfg.extract
     for name in ("width", "height"):
         value = getattr(ex, name)

@@ -37,6 +37,13 @@ TRAIN_PLOTS_SCALE1 = "plots/train_scale1.csv"
 TRAIN_PLOTS_SCALE2 = "plots/train_scale2.csv"
 RESULTS = "results"  # generate stage: <video_id>/fake.mp4, compare.mp4, manipulated.mp4, frames/ + meta.json
 GENERATE_METRICS = "metrics/generate.json"  # generate stage: DVC metrics (frames, frames/s)
+MODEL_BASELINE = "models/baseline"  # train_baseline: the per-frame baseline generator (model.pt + config.json)
+BASELINE_METRICS = "metrics/train_baseline.json"  # train_baseline: DVC metrics
+BASELINE_PLOTS = "plots/train_baseline.csv"  # train_baseline: DVC plots (losses per logged step, every scale)
+EVALUATION = "evaluation"  # evaluate stage: report.html, <video_id>/baseline.mp4, per-video metrics
+EVALUATE_METRICS = "metrics/evaluate.json"  # evaluate stage: DVC metrics (FID, video FDs, temporal, preferences)
+EVALUATE_PLOTS = "plots/evaluate_frames.csv"  # evaluate stage: DVC plots (per-frame metrics of every system)
+EVAL_CACHE = "cache/eval"  # real-video feature statistics, per dataset hash and feature network (not DVC)
 CHECKPOINTS = "checkpoints"  # resumable checkpoints, <stage>/<config hash>/step_*.pt (not a DVC output)
 MLFLOW_DIR = "mlruns"  # embedded MLflow store: mlflow.db (SQLite) + artifacts/ beside it
 
@@ -134,6 +141,34 @@ class ProjectPaths:
     @property
     def generate_metrics(self) -> Path:
         return self.root / GENERATE_METRICS
+
+    @property
+    def baseline_dir(self) -> Path:
+        return self.root / MODEL_BASELINE
+
+    @property
+    def baseline_metrics(self) -> Path:
+        return self.root / BASELINE_METRICS
+
+    @property
+    def baseline_plots(self) -> Path:
+        return self.root / BASELINE_PLOTS
+
+    @property
+    def evaluation(self) -> Path:
+        return self.root / EVALUATION
+
+    @property
+    def evaluate_metrics(self) -> Path:
+        return self.root / EVALUATE_METRICS
+
+    @property
+    def evaluate_plots(self) -> Path:
+        return self.root / EVALUATE_PLOTS
+
+    @property
+    def eval_cache(self) -> Path:
+        return self.root / EVAL_CACHE
 
     @property
     def checkpoints(self) -> Path:

@@ -37,12 +37,18 @@ def generate_stream(
     conditions: Iterable[torch.Tensor],  # per frame (C, H, W) generator conditions, in order
     device: torch.device,
     first_frames: Iterable[torch.Tensor] = (),  # optional real frames (3, H, W) of the first conditions
+    per_frame: bool = False,  # a per-frame model (the baseline): each frame from its own condition only
 ) -> Iterator[dict[str, torch.Tensor]]:
     """Yield the generator's outputs (``fake``, ``flow``, ``occlusion_mask``, ... as ``(C, H, W)``) frame by frame.
 
     With ``first_frames`` (K real frames), the first K conditions are their context and generation
     continues from frame K (future-frame prediction from real frames).
     """
+    if per_frame:
+        for condition in conditions:
+            out = generator.per_frame_step(condition.to(device)[None, None])
+            yield {key: value[0, 0] for key, value in out.items()}
+        return
     labels: deque[torch.Tensor] = deque(maxlen=generator.num_frames)
     history: deque[torch.Tensor] = deque(maxlen=generator.num_frames - 1)
     conditions = iter(conditions)

@@ -23,7 +23,7 @@ import numpy as np
 from v2v.io.atomic import atomic_path
 
 Decoder = Literal["auto", "opencv", "pyav"]
-Codec = Literal["h264", "mp4v", "mjpg"]
+Codec = Literal["h264", "vp9", "mp4v", "mjpg"]
 
 VIDEO_SUFFIXES = frozenset(
     {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".y4m", ".ogv"}
@@ -217,29 +217,44 @@ def write_video(
 ) -> int:
     """Encode RGB uint8 frames to ``path`` atomically; returns the number of frames written.
 
-    ``h264`` goes through PyAV's libx264 (yuv420p, so width and height must be even; ``crf`` sets
-    quality, 0 = lossless); ``mp4v`` and ``mjpg`` through OpenCV's writer. Nothing is left at
+    ``h264`` goes through PyAV's libx264 and ``vp9`` (for ``.webm``, which every browser plays) through
+    its libvpx-vp9 (yuv420p, so width and height must be even; ``crf`` sets quality, 0 = lossless for
+    H.264); ``mp4v`` and ``mjpg`` through OpenCV's writer. Nothing is left at
     ``path`` if encoding fails.
     """
     path = Path(path)
     count = 0
     with atomic_path(path) as tmp:
-        count = _write_pyav(tmp, frames, fps, crf) if codec == "h264" else _write_opencv(tmp, frames, fps, codec)
+        if codec in ("h264", "vp9"):
+            count = _write_pyav(tmp, frames, fps, crf, codec, path.suffix)
+        else:
+            count = _write_opencv(tmp, frames, fps, codec)
         if count == 0:
             raise ValueError(f"{path}: no frames to write")
     return count
 
 
-def _write_pyav(path: Path, frames: Iterable[np.ndarray], fps: float, crf: int) -> int:
+def _write_pyav(path: Path, frames: Iterable[np.ndarray], fps: float, crf: int, codec: str, suffix: str) -> int:
     from fractions import Fraction
 
     import av
 
     count = 0
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+    container_format = {".webm": "webm", ".mkv": "matroska"}.get(suffix.lower(), "mp4")
+    with av.open(str(path), mode="w", format=container_format) as container:
+        rate = Fraction(fps).limit_denominator(1001)
+        if codec == "vp9":
+            stream = container.add_stream("libvpx-vp9", rate=rate)
+            stream.options = {
+                "crf": str(min(63, crf + 13)),
+                "b": "0",
+                "deadline": "good",
+                "cpu-used": "4",
+            }  # CRF 18 → 31
+        else:
+            stream = container.add_stream("libx264", rate=rate)
+            stream.options = {"crf": str(crf), "preset": "medium"}
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "medium"}
         for frame in frames:
             _check_frame(path, frame, count)
             if count == 0:

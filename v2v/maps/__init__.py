@@ -1,6 +1,6 @@
 """Conditioning maps: instance segmentation, edge maps and pose maps, with their backends.
 
-Split by role: :mod:`~v2v.maps.weights` (the weights policy of every learned backend),
+Split by role (the weights policy of every learned backend is :mod:`v2v.io.weights`):
 :mod:`~v2v.maps.segmentation` (segmentation backends), :mod:`~v2v.maps.tracking` (instance ids
 kept across frames), :mod:`~v2v.maps.edges` (Canny + instance boundaries), :mod:`~v2v.maps.pose`
 (keypoint backends, COCO-17 → BODY_25, rendering, smoothing), :mod:`~v2v.maps.ground_truth`

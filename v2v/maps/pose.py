@@ -19,8 +19,8 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from v2v.io.weights import build_torchvision_detector
 from v2v.maps.segmentation import detectron2_inputs, load_detectron2
-from v2v.maps.weights import build_torchvision_detector
 
 KP = npt.NDArray[np.float64]
 

@@ -28,7 +28,7 @@ import numpy.typing as npt
 import torch
 
 from v2v.data.labels import BY_NAME
-from v2v.maps.weights import WeightsError, WeightsInfo, build_torchvision_detector, file_sha256
+from v2v.io.weights import WeightsError, WeightsInfo, build_torchvision_detector, file_sha256
 
 RGB = npt.NDArray[np.uint8]
 

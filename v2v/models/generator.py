@@ -21,6 +21,10 @@ One frame step (paper eq. 4)::
 sequence) the previous-frame input is zeros and the occlusion mask is forced to 1, so the first
 frame is the hallucinated frame. While fewer than L frames exist, the window of previous frames
 (and of label maps) is padded by repeating its earliest frame.
+
+**Per-frame mode** (``per_frame=True``, the evaluation's image-to-image baseline in the spirit of
+pix2pixHD): every frame is generated from its own label map alone (the label window repeats the
+current frame, no previous frame, mask forced to 1), so no information flows between frames.
 """
 
 from __future__ import annotations
@@ -359,6 +363,7 @@ class Vid2VidGenerator(nn.Module):
         prev_fakes: torch.Tensor | None = None,  # (B, num_frames-1, 3, H, W): frames of labels[:, :num_frames-1]
         features: torch.Tensor | None = None,  # (B, T, feature_channels, H, W)
         detach_prev: bool = True,  # stop gradients through the previous outputs (the reference's default)
+        per_frame: bool = False,  # every frame from its own labels only (the per-frame baseline)
     ) -> dict[str, torch.Tensor]:
         """Generate a clip autoregressively.
 
@@ -367,6 +372,8 @@ class Vid2VidGenerator(nn.Module):
         (first-frame policy in the module docstring). Returns ``(B, T_out, C, H, W)`` tensors.
         """
         b, t, _, h, w = labels.shape
+        if per_frame:
+            return self.per_frame_step(labels, features)
         context = self.num_frames - 1
         history: list[torch.Tensor] = []
         start = 0
@@ -387,6 +394,16 @@ class Vid2VidGenerator(nn.Module):
             steps.append(out)
             history.append(out["fake"].detach() if detach_prev else out["fake"])
         return {key: torch.stack([s[key] for s in steps], dim=1) for key in steps[0]}
+
+    def per_frame_step(self, labels: torch.Tensor, features: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Per-frame mode: ``(B, T, C, H, W)`` labels → ``(B, T, ...)`` outputs, all frames in one batch."""
+        b, t = labels.shape[:2]
+
+        def window(x: torch.Tensor) -> torch.Tensor:  # (B, T, C, H, W) → (B*T, num_frames, C, H, W), repeated
+            return x.reshape(b * t, 1, *x.shape[2:]).expand(-1, self.num_frames, -1, -1, -1)
+
+        out = self.step(window(labels), None, window(features) if features is not None else None)
+        return {key: value.reshape(b, t, *value.shape[1:]) for key, value in out.items()}
 
 
 def load_coarser_scales(model: Vid2VidGenerator, state_dict: Mapping[str, torch.Tensor]) -> list[str]:

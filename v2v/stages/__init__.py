@@ -20,7 +20,9 @@ STAGES: dict[str, str] = {
     "train_scale0": "v2v.stages.train_scale0",  # coarsest generator scale
     "train_scale1": "v2v.stages.train_scale1",  # + local enhancer 1, from scale 0
     "train_scale2": "v2v.stages.train_scale2",  # + local enhancer 2, from scale 1
+    "train_baseline": "v2v.stages.train_baseline",  # per-frame baseline, same budget (for the evaluation)
     "generate": "v2v.stages.generate",  # held-out videos synthesised (+ manipulation demo)
+    "evaluate": "v2v.stages.evaluate",  # FID, video FDs, temporal metrics, preference proxies, report
 }
 
 

@@ -24,6 +24,7 @@ from v2v.config import Config, PoseConfig, to_dict
 from v2v.data.labels import INSTANCE_DIVISOR, label_id
 from v2v.io.atomic import atomic_dir, write_json
 from v2v.io.maps import write_rgb
+from v2v.io.weights import WeightsError
 from v2v.maps.frames import (
     batches,
     code_fingerprint,
@@ -35,7 +36,6 @@ from v2v.maps.frames import (
     read_frame,
 )
 from v2v.maps.pose import Detectron2Pose, Person, TorchvisionPose
-from v2v.maps.weights import WeightsError
 from v2v.ops.device import resolve_device
 from v2v.paths import ProjectPaths
 from v2v.preprocess.extract import META_FILE

@@ -25,6 +25,7 @@ import v2v.maps.tracking as instance_tracking
 from v2v.config import Config, SegmentConfig, to_dict
 from v2v.io.atomic import atomic_dir, write_json
 from v2v.io.maps import write_instance, write_label
+from v2v.io.weights import WeightsError
 from v2v.maps.frames import (
     batches,
     code_fingerprint,
@@ -36,7 +37,6 @@ from v2v.maps.frames import (
     read_frame,
 )
 from v2v.maps.segmentation import Detectron2Segmenter, TorchvisionSegmenter
-from v2v.maps.weights import WeightsError
 from v2v.ops.device import resolve_device
 from v2v.paths import ProjectPaths
 from v2v.preprocess.extract import META_FILE

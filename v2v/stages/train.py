@@ -48,6 +48,22 @@ def sample_sheet(tensors: dict[str, torch.Tensor], task: str, frames: int = 4) -
     return contact_sheet(rows, tile_width=min(256, rows[0][0].shape[1] * 2))
 
 
+def training_dataset(cfg: Config, paths: ProjectPaths, scale: int) -> ClipDataset:
+    """The training clips of scale ``scale`` (its schedule sets the clip length and samples per video)."""
+    sc = getattr(cfg, f"train_scale{scale}")
+    return ClipDataset(
+        paths=paths,
+        split="train",
+        task=cfg.train.task,
+        clip_length=sc.start_frames,
+        samples_per_video=sc.samples_per_video,
+        crop=tuple(cfg.train.crop) if cfg.train.crop else None,  # type: ignore[arg-type]
+        flip=cfg.train.flip,
+        seed=cfg.train.seed,
+        prefix=cfg.train.clip_prefix,
+    )
+
+
 def run_scale(cfg: Config, paths: ProjectPaths, scale: int) -> dict[str, Any]:
     """Train scale ``scale``; returns the summary written to the metrics file."""
     name = f"train_scale{scale}"
@@ -55,18 +71,7 @@ def run_scale(cfg: Config, paths: ProjectPaths, scale: int) -> dict[str, Any]:
     with stage_run(name, cfg, paths, ("model", "train", name)) if is_main else _no_tracking() as tracker:
         if scale >= cfg.train.num_scales:
             return _pass_through(paths, scale, tracker)
-        sc = getattr(cfg, name)
-        dataset = ClipDataset(
-            paths=paths,
-            split="train",
-            task=cfg.train.task,
-            clip_length=sc.start_frames,
-            samples_per_video=sc.samples_per_video,
-            crop=tuple(cfg.train.crop) if cfg.train.crop else None,  # type: ignore[arg-type]
-            flip=cfg.train.flip,
-            seed=cfg.train.seed,
-            prefix=cfg.train.clip_prefix,
-        )
+        dataset = training_dataset(cfg, paths, scale)
         world = int(os.environ.get("WORLD_SIZE", "1"))
         work_dir = paths.checkpoints / name / config_hash(run_config(cfg, scale, world))
         previous = paths.model_dir(scale - 1) / "model.pt" if scale > 0 else None
@@ -90,7 +95,7 @@ def run_scale(cfg: Config, paths: ProjectPaths, scale: int) -> dict[str, Any]:
                 **{k.replace("/", "_"): round(v, 5) for k, v in summary["final"].items()},
             }
             write_json(paths.train_metrics(scale), metrics)
-            write_text(paths.train_plots(scale), _history_csv(summary["history"]))
+            write_text(paths.train_plots(scale), history_csv(summary["history"]))
             tracker.set_tags(
                 {
                     "v2v.vgg_weights": summary["vgg_weights"],
@@ -121,7 +126,7 @@ def _pass_through(paths: ProjectPaths, scale: int, tracker: StageRun) -> dict[st
     return metrics
 
 
-def _history_csv(history: list[dict[str, float]]) -> str:
+def history_csv(history: list[dict[str, float]]) -> str:
     if not history:
         return "step\n"
     keys = ["step", *sorted(k for k in history[-1] if k != "step")]

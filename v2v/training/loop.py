@@ -86,15 +86,18 @@ def downscale(batch: Mapping[str, torch.Tensor], factor: int) -> dict[str, torch
     return out
 
 
-def run_config(cfg: Config, scale: int, world_size: int) -> dict[str, Any]:
+def run_config(cfg: Config, scale: int, world_size: int, per_frame: bool = False) -> dict[str, Any]:
     """Everything a resumed run must share with the run that wrote its checkpoints."""
-    return {
+    config = {
         "scale": scale,
         "model": asdict(model_preset(cfg)),
         "train": {k: v for k, v in to_dict(cfg.train).items() if k not in ("log_every", "sample_every", "resume")},
         "schedule": to_dict(getattr(cfg, f"train_scale{scale}")),
         "world_size": world_size,
     }
+    if per_frame:  # only when set, so the vid2vid checkpoints' hashes stay as they were
+        config["per_frame"] = True
+    return config
 
 
 def config_hash(config: Mapping[str, Any]) -> str:
@@ -145,6 +148,7 @@ def train_scale(
     log_metrics: Callable[[dict[str, float], int], None] = lambda metrics, step: None,  # rank 0 only
     log_sample: Callable[[dict[str, torch.Tensor], int], None] = lambda tensors, step: None,  # rank 0 only
     progress: bool = True,  # show progress bars
+    per_frame: bool = False,  # the per-frame baseline: no previous frames, no flow, no D_V (same schedule)
 ) -> dict[str, Any]:
     """Train one scale; returns a summary (steps, seconds, final losses, weights used, history)."""
     tc: Any = cfg.train
@@ -164,7 +168,9 @@ def train_scale(
         warp=tc.loss_warp,
         mask=tc.loss_mask,
     )
-    objective = Vid2VidObjective(weights=weights, gan_mode=tc.gan_mode, vgg_weights=tc.vgg_weights).to(dist.device)
+    objective = Vid2VidObjective(
+        weights=weights, gan_mode=tc.gan_mode, vgg_weights=tc.vgg_weights, temporal=not per_frame
+    ).to(dist.device)
     lr_g, lr_d, betas = (tc.lr / 2, tc.lr * 2, (0.0, 0.9)) if tc.ttur else (tc.lr, tc.lr, (tc.beta1, tc.beta2))
     opt_g = torch.optim.Adam(nets.generator.parameters(), lr=lr_g, betas=betas)
     opt_d = torch.optim.Adam([*nets.image_d.parameters(), *nets.video_d.parameters()], lr=lr_d, betas=betas)
@@ -172,7 +178,7 @@ def train_scale(
     amp_dtype = torch.float16 if dist.device.type == "cuda" else torch.bfloat16
     scaler = torch.amp.GradScaler(dist.device.type, enabled=use_amp and dist.device.type == "cuda")
 
-    config = run_config(cfg, scale, dist.world_size)
+    config = run_config(cfg, scale, dist.world_size, per_frame)
     start_epoch, step, skip = 0, 0, 0
     history: list[dict[str, float]] = []
     if tc.resume == "auto" and (last := latest_checkpoint(work_dir)) is not None:
@@ -242,10 +248,10 @@ def train_scale(
                 raise ValueError(f"clips of {batch['image'].shape[1]} frames; need more than {context}")
             # some steps generate the whole clip from labels alone (the test-time first-frame policy)
             from_labels = random.Random(tc.seed * 1_000_003 + step).random() < tc.from_labels_prob
-            given = 0 if from_labels else context
+            given = 0 if from_labels or per_frame else context
             clip = ClipBatch(batch["label"], batch["image"], batch["flow"], batch["flow_valid"], given)
             with torch.autocast(dist.device.type, dtype=amp_dtype, enabled=use_amp):
-                out = generator(clip.label, prev_fakes=clip.image[:, :context] if given else None)
+                out = generator(clip.label, prev_fakes=clip.image[:, :context] if given else None, per_frame=per_frame)
             # discriminators
             with torch.autocast(dist.device.type, dtype=amp_dtype, enabled=use_amp):
                 d_terms = objective.discriminator(clip, out["fake"].detach(), image_d, video_d)  # type: ignore[arg-type]

@@ -50,8 +50,10 @@ class Vid2VidObjective:
         weights: LossWeights = LossWeights(),  # term weights
         gan_mode: str = "lsgan",  # lsgan (reference) | hinge
         vgg_weights: str = "imagenet",  # imagenet | none (tests only) | path; unused when weights.vgg == 0
+        temporal: bool = True,  # False: image terms only (no D_V, flow, warp or mask terms): the per-frame baseline
     ) -> None:
         self.weights = weights
+        self.temporal = temporal
         self.image_gan = GANLoss(mode=gan_mode, weight=weights.gan)  # type: ignore[arg-type]
         self.video_gan = GANLoss(mode=gan_mode, weight=weights.gan, prefix="video_")  # type: ignore[arg-type]
         self.image_feat = FeatureMatchingLoss(weight=weights.feature_matching)
@@ -70,9 +72,10 @@ class Vid2VidObjective:
             self.vgg.to(device)
         return self
 
-    @staticmethod
-    def fake_video_scales(video_d: VideoDiscriminator, frames: int) -> list[int]:
-        """Temporal scales of D_V that a generated clip of ``frames`` frames is long enough for."""
+    def fake_video_scales(self, video_d: VideoDiscriminator, frames: int) -> list[int]:
+        """Temporal scales of D_V that a generated clip of ``frames`` frames is long enough for (none without D_V)."""
+        if not self.temporal:
+            return []
         bare = _bare(video_d)
         return [s for s in range(bare.num_temporal_scales) if frames >= bare.min_clip_length(s)]
 
@@ -119,7 +122,7 @@ class Vid2VidObjective:
         # temporal terms need a previous frame: frames g0..T-1 (g0 = c, or 1 when nothing was given)
         g0 = max(c, 1)
         k = g0 - c
-        if batch.image.shape[1] > g0:
+        if self.temporal and batch.image.shape[1] > g0:
             real_prev = batch.image[:, g0 - 1 : -1]
             target, conf = batch.flow[:, g0:], batch.flow_valid[:, g0:]
             terms.update(self.flow_loss(out["flow"][:, k:], target, conf, real_prev, batch.image[:, g0:]))

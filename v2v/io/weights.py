@@ -1,4 +1,4 @@
-"""Weights policy of the learned map backends: ``default`` | ``none`` | a local state-dict path.
+"""Weights policy of every learned network we do not train (maps, evaluation): ``default`` | ``none`` | a local state-dict path.
 
 * ``default``: the torchvision weights enum's ``DEFAULT`` entry, downloaded by torchvision when
   online, or read from ``$TORCH_HOME/hub/checkpoints/<file name of the weight URL>`` when the file
@@ -51,20 +51,33 @@ def build_torchvision_detector(
     **kwargs: Any,  # forwarded to the builder (box_score_thresh, min_size, ...)
 ) -> tuple[torch.nn.Module, WeightsInfo]:
     """Build a torchvision detection model in eval mode with the weights the policy asks for."""
-    from torchvision.models import detection, get_model_weights
+    from torchvision.models import detection
 
-    builder = getattr(detection, builder_name, None)
+    return build_torchvision_model(detection, builder_name, weights, key, weights_backbone=None, **kwargs)
+
+
+def build_torchvision_model(
+    namespace: Any,  # the torchvision module holding the builder: torchvision.models, .detection, .video
+    builder_name: str,  # e.g. "inception_v3", "s3d", "keypointrcnn_resnet50_fpn"
+    weights: str,  # "default" | "none" | path to a state dict
+    key: str,  # the params key that chose `weights` (named in errors), e.g. "evaluate.image_weights"
+    **kwargs: Any,  # forwarded to the builder
+) -> tuple[torch.nn.Module, WeightsInfo]:
+    """Build a torchvision model in eval mode with the weights the policy asks for."""
+    from torchvision.models import get_model_weights
+
+    builder = getattr(namespace, builder_name, None)
     if builder is None:
-        raise WeightsError(f"{key}: torchvision.models.detection has no model {builder_name!r}")
+        raise WeightsError(f"{key}: {namespace.__name__} has no model {builder_name!r}")
     enum = get_model_weights(builder)
     if weights == "none":
-        model = builder(weights=None, weights_backbone=None, **kwargs)
+        model = builder(weights=None, **kwargs)
         info = WeightsInfo(builder_name, weights, "random-init", None)
     elif weights == "default":
         entry = enum.DEFAULT
         target = _checkpoint_file(entry.url)
         try:
-            model = builder(weights=entry, weights_backbone=None, progress=False, **kwargs)
+            model = builder(weights=entry, progress=False, **kwargs)
         except Exception as exc:  # URLError, OSError, HTTP errors: anything that stops the download
             raise WeightsError(
                 f"{key}: default: cannot load {entry} ({type(exc).__name__}: {exc}). Offline? Download "
@@ -78,24 +91,33 @@ def build_torchvision_detector(
             raise WeightsError(f"{key}: {path}: weights file not found; set {key} to default, none or an existing file")
         # keep the class list the weights enum documents (the default categories), without loading weights
         num = kwargs.pop("num_classes", len(enum.DEFAULT.meta["categories"]))
-        model = builder(weights=None, weights_backbone=None, num_classes=num, **kwargs)
+        model = builder(weights=None, num_classes=num, **kwargs)
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise WeightsError(f"{key}: {path}: not a loadable state dict ({type(exc).__name__}: {exc})") from exc
-        if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-            state = state["model"]  # checkpoints that wrap the state dict
-        if not isinstance(state, dict):
-            raise WeightsError(
-                f"{key}: {path}: expected a state dict (a mapping of tensors), got {type(state).__name__}"
-            )
-        try:
-            model.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
+            model.load_state_dict(load_state_dict(path, key, builder_name, model), strict=True)
+        except RuntimeError as exc:  # same keys, other shapes
             first = "; ".join(str(exc).splitlines()[:3])[:600]
-            raise WeightsError(
-                f"{key}: {path}: this state dict does not fit {builder_name} (wrong architecture?): {first}"
-            ) from exc
+            raise WeightsError(f"{key}: {path}: this state dict does not fit {builder_name}: {first}") from exc
         info = WeightsInfo(builder_name, weights, path.name, file_sha256(path))
     model.eval()
     return model, info
+
+
+def load_state_dict(path: Path, key: str, what: str, model: torch.nn.Module | None = None) -> dict[str, Any]:
+    """A state dict from ``path`` (``weights_only=True``), checked against ``model`` when given."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise WeightsError(f"{key}: {path}: not a loadable state dict ({type(exc).__name__}: {exc})") from exc
+    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+        state = state["model"]  # checkpoints that wrap the state dict
+    if not isinstance(state, dict):
+        raise WeightsError(f"{key}: {path}: expected a state dict (a mapping of tensors), got {type(state).__name__}")
+    if model is not None:
+        expected = set(model.state_dict())
+        missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+        if missing or unexpected:
+            raise WeightsError(
+                f"{key}: {path}: this state dict does not fit {what} (wrong architecture?): "
+                f"missing {missing[:3]}, unexpected {unexpected[:3]}"
+            )
+    return state

@@ -1,0 +1,86 @@
+"""Fréchet distance between Gaussians fitted to two feature sets (FID, and FVD-style video distances).
+
+``FD = |mu_a - mu_b|^2 + tr(S_a) + tr(S_b) - 2 tr((S_a^{1/2} S_b S_a^{1/2})^{1/2})``
+
+The trace of the matrix square root is taken from a *symmetric* eigen-decomposition: ``S_a^{1/2}``
+from ``eigh(S_a)``, then the eigenvalues of the symmetric PSD matrix ``S_a^{1/2} S_b S_a^{1/2}``
+(which equal those of ``S_a S_b``), clipped at zero before the square root. Unlike ``scipy.linalg.sqrtm``
+on the non-symmetric product ``S_a S_b``, this never returns complex parts and stays finite when
+``N <= d`` (rank-deficient covariances). Statistics are float64.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GaussianStats:
+    """Mean ``(d,)``, covariance ``(d, d)`` (float64) and the number of samples they came from."""
+
+    mean: npt.NDArray[np.float64]
+    cov: npt.NDArray[np.float64]
+    count: int
+
+    @property
+    def dims(self) -> int:
+        return int(self.mean.shape[0])
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"mean": self.mean, "cov": self.cov, "count": np.asarray(self.count)}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> GaussianStats:
+        return cls(np.asarray(arrays["mean"], np.float64), np.asarray(arrays["cov"], np.float64), int(arrays["count"]))
+
+
+def gaussian_stats(features: np.ndarray, name: str = "features") -> GaussianStats:
+    """Fit mean and (unbiased) covariance to ``(N, d)`` features, in float64.
+
+    Warns when ``N <= d``: the covariance is then rank-deficient and the distance is biased upward
+    (comparable only between runs with the same N).
+    """
+    x = np.asarray(features, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] < 2:
+        raise ValueError(f"{name}: need (N >= 2, d) features for a covariance, got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError(f"{name}: features contain NaN or infinite values")
+    n, d = x.shape
+    if n <= d:
+        log.warning(
+            "%s: %d samples for %d feature dimensions (N <= d): the covariance is singular and the Fréchet "
+            "distance is biased upward; compare only numbers computed with the same N",
+            name,
+            n,
+            d,
+        )
+    return GaussianStats(x.mean(axis=0), np.cov(x, rowvar=False).reshape(d, d), n)
+
+
+def _sqrt_psd(matrix: np.ndarray) -> np.ndarray:
+    """Symmetric square root of a symmetric positive semi-definite matrix (negative eigenvalues → 0)."""
+    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
+    return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
+
+
+def frechet_distance(a: GaussianStats, b: GaussianStats) -> float:
+    """The Fréchet distance between two Gaussians (symmetric in its arguments up to rounding)."""
+    if a.mean.shape != b.mean.shape or a.cov.shape != b.cov.shape:
+        raise ValueError(f"feature dimensions differ: {a.mean.shape} vs {b.mean.shape}")
+    root_a = _sqrt_psd(a.cov)
+    middle = root_a @ b.cov @ root_a
+    trace_sqrt = float(np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0.0, None)).sum())
+    delta = a.mean - b.mean
+    value = float(delta @ delta + np.trace(a.cov) + np.trace(b.cov) - 2.0 * trace_sqrt)
+    return max(value, 0.0)
+
+
+def frechet_distance_of(features_a: np.ndarray, features_b: np.ndarray, name: str = "features") -> float:
+    """Convenience: the Fréchet distance between two ``(N, d)`` feature sets."""
+    return frechet_distance(gaussian_stats(features_a, f"{name} (a)"), gaussian_stats(features_b, f"{name} (b)"))
