@@ -51,7 +51,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     real = clip(args.frames, args.width, args.height, 0)
-    systems = {"vid2vid": clip(args.frames, args.width, args.height, 1), "baseline": clip(args.frames, args.width, args.height, 2)}
+    systems = {
+        "vid2vid": clip(args.frames, args.width, args.height, 1),
+        "baseline": clip(args.frames, args.width, args.height, 2),
+    }
     videos = [real, *systems.values()]
 
     start = time.perf_counter()
