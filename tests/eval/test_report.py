@@ -1,0 +1,65 @@
+"""The HTML report: content, escaping, the random-weights banner, and (slow) a headless-Chromium render."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from v2v.eval.report import ReportData, ReportVideo, render
+from v2v.io.video import write_video
+
+
+def report_data(tmp_path: Path, weights_name: str = "random-init") -> ReportData:
+    frames = [np.full((32, 64, 3), 10 * t, np.uint8) for t in range(6)]
+    write_video(tmp_path / "compare.webm", frames, fps=6, codec="vp9")
+    return ReportData(
+        title="test <report>",
+        systems=("vid2vid", "baseline"),
+        metrics={
+            "fid_tv": 12.5,
+            "fid_tv_baseline": 20.0,
+            "warp_error": 0.01,
+            "warp_error_baseline": 0.02,
+            "warp_error_real": 0.005,
+            "frames": 6,
+            "videos": 1,
+        },
+        weights={"fid_tv": {"model": "inception_v3", "name": weights_name, "sha256": None, "preprocess": "299"}},
+        preferences={"combined": {"rate": 0.75, "low": 0.3, "high": 0.95, "wins": 3, "ties": 0, "losses": 1}},
+        dimension_text={"combined": "all"},
+        per_frame={"warp_error_vid2vid": [0.01, 0.02], "warp_error_baseline": [0.02, 0.03]},
+        training={"scale 0": {"step": [1.0, 2.0], "loss": [3.0, 2.0]}},
+        videos=[ReportVideo("clip_a", tmp_path / "compare.webm", "maps | real | vid2vid | baseline")],
+    )
+
+
+def test_report_holds_scores_preferences_plots_and_videos(tmp_path: Path) -> None:
+    html = render(report_data(tmp_path))
+    assert "test &lt;report&gt;" in html  # escaped
+    assert "<td class=best>12.5</td><td>20</td><td>–</td>" in html  # vid2vid best FID; no real-video FID
+    assert "<td class=best>0.01</td><td>0.02</td><td>0.005</td>" in html
+    assert "0.750" in html and "[0.300, 0.950]" in html and "3 / 0 / 1" in html
+    assert html.count("data:image/png;base64,") == 2 and html.count("data:video/webm;base64,") == 1
+    assert "Randomly initialised networks computed fid_tv" in html
+    assert "Randomly initialised" not in render(report_data(tmp_path, "Inception_V3_Weights.IMAGENET1K_V1"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium (apt-get install chromium)")
+def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    page.write_text(render(report_data(tmp_path)))
+    shot = tmp_path / "report.png"
+    command = ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1200,1600"]
+    result = subprocess.run(
+        [*command, "--enable-logging=stderr", f"--screenshot={shot}", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0 and shot.stat().st_size > 10_000, result.stderr[-2000:]
+    assert "Uncaught" not in result.stderr  # no script errors (the report has no scripts)
+    dom = subprocess.run([*command, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    assert "Preference proxies" in dom and "<video" in dom
