@@ -11,7 +11,7 @@ from v2v.cli import app
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["params"], ["pipeline"], ["ui"]])
+@pytest.mark.parametrize("command", [[], ["run"], ["params"], ["pipeline"], ["ui"], ["ab"]])
 def test_help_everywhere(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0, result.output
@@ -42,3 +42,29 @@ def test_run_stage_by_name(tmp_path: Path, make_video: Callable) -> None:
     (tmp_path / "videos" / "b.mp4").write_text("junk")
     failed = runner.invoke(app, ["run", "extract", "--root", str(tmp_path)])
     assert failed.exit_code == 1 and "b.mp4: cannot decode" in failed.output
+
+
+def test_ab_between_two_mlflow_runs(tmp_path: Path) -> None:
+    import mlflow
+
+    from v2v.eval.scoring import VideoScores
+    from v2v.stages.evaluate import per_frame_csv
+
+    run_ids = []
+    mlflow.set_experiment("cli-ab")
+    for offset in (0.0, 0.1):
+        v = VideoScores("clip", frames=9)
+        v.lpips = {"vid2vid": [0.2 + offset] * 9}
+        v.temporal = {"warp_error_vid2vid": [0.01 + offset] * 8, "tlp_vid2vid": [0.05] * 8}
+        table = tmp_path / "evaluate_frames.csv"
+        table.write_text(per_frame_csv([v]))
+        with mlflow.start_run() as run:
+            mlflow.log_artifact(str(table), "report")
+        run_ids.append(run.info.run_id)
+    result = runner.invoke(app, ["ab", *run_ids, "--segment", "4"])
+    assert result.exit_code == 0, result.output
+    assert "realism" in result.output and "1.000" in result.output and "proxies" in result.output
+    with mlflow.start_run() as empty:
+        pass
+    missing = runner.invoke(app, ["ab", run_ids[0], empty.info.run_id])
+    assert missing.exit_code == 1 and "no report/evaluate_frames.csv" in missing.output

@@ -111,3 +111,44 @@ def ui_command(
 
 if __name__ == "__main__":
     app()
+
+
+@app.command("ab")
+def ab_command(
+    run_a: Annotated[str, typer.Argument(help="MLflow run id of an evaluate stage (system A)")],
+    run_b: Annotated[str, typer.Argument(help="MLflow run id of another evaluate stage (system B)")],
+    segment: Annotated[int, typer.Option(help="frames per preference question")] = 8,
+    tolerance: Annotated[float, typer.Option(help="relative score difference counted as a tie")] = 0.02,
+) -> None:
+    """Preference proxies P(A ≻ B) between the vid2vid videos of two evaluated runs.
+
+    Example: ``v2v ab 3f2c... 9ab1...`` (run ids of two ``evaluate`` stage runs, from the MLflow UI
+    or ``v2v compare``). Both runs must have evaluated the same held-out videos.
+    """
+    import tempfile
+
+    from mlflow import MlflowClient
+
+    from v2v.eval.scoring import ab_preferences
+
+    tables = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for run_id in (run_a, run_b):
+            try:
+                path = MlflowClient().download_artifacts(run_id, "report/evaluate_frames.csv", tmp)
+            except Exception as exc:
+                typer.echo(f"error: run {run_id}: no report/evaluate_frames.csv artifact ({exc})", err=True)
+                raise typer.Exit(1) from None
+            tables.append(Path(path).read_text(encoding="utf-8"))
+            Path(path).unlink()
+    try:
+        prefs = ab_preferences(tables[0], tables[1], segment, tolerance)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{'dimension':<16} {'P(A > B)':>9} {'95% Wilson':>17} {'W/T/L':>10}")
+    for name, p in prefs.items():
+        typer.echo(
+            f"{name:<16} {p.rate:>9.3f} {f'[{p.low:.3f}, {p.high:.3f}]':>17} {f'{p.wins}/{p.ties}/{p.losses}':>10}"
+        )
+    typer.echo("(proxies computed from metrics, not human judgements)")

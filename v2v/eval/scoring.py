@@ -230,3 +230,50 @@ def distances(videos: Sequence[VideoScores], nets: Sequence[FeatureNet], systems
 def _pooled(videos: Sequence[VideoScores], metric: str, system: str) -> np.ndarray:
     arrays = [a for v in videos if (a := v.stacked(metric, system)).size]
     return np.concatenate(arrays) if arrays else np.zeros((0, 0), np.float32)
+
+
+def scores_from_table(csv_text: str, system: str, as_name: str) -> list[VideoScores]:
+    """One system's per-frame series back from ``plots/evaluate_frames.csv``, renamed ``as_name``.
+
+    Lets two evaluations (two MLflow runs, two commits) be compared question by question.
+    """
+    import csv as csv_module
+
+    videos: dict[str, VideoScores] = {}
+    for row in csv_module.DictReader(csv_text.splitlines()):
+        scores = videos.setdefault(row["video"], VideoScores(row["video"]))
+        scores.frames += 1
+        for _, key, _ in DIMENSIONS:
+            value = row.get(f"{key}_{system}", "")
+            if value == "":
+                continue
+            if key == "lpips":
+                scores.lpips.setdefault(as_name, []).append(float(value))
+            else:
+                scores.temporal.setdefault(f"{key}_{as_name}", []).append(float(value))
+    if not videos:
+        raise ValueError("the per-frame table has no rows")
+    return list(videos.values())
+
+
+def ab_preferences(
+    table_a: str, table_b: str, segment: int, tolerance: float, system: str = "vid2vid"
+) -> dict[str, Preference]:
+    """``P(A ≻ B)`` between two evaluations' per-frame tables (same held-out videos), per dimension."""
+    a, b = scores_from_table(table_a, system, "A"), scores_from_table(table_b, system, "B")
+    by_id = {v.video_id: v for v in b}
+    missing = sorted({v.video_id for v in a} ^ set(by_id))
+    if missing:
+        raise ValueError(f"the two evaluations cover different videos: {missing}; evaluate both on the same test set")
+    merged = []
+    for va in a:
+        vb = by_id[va.video_id]
+        merged.append(
+            VideoScores(
+                va.video_id,
+                va.frames,
+                lpips={**va.lpips, **vb.lpips},
+                temporal={**va.temporal, **vb.temporal},
+            )
+        )
+    return preferences(merged, "A", "B", segment, tolerance)

@@ -157,6 +157,7 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
         tracker.set_tags({f"v2v.weights.{name}": info["name"] for name, info in weights.items()})
         tracker.log_artifact(paths.evaluation / "report.html", "report")
         tracker.log_artifact(paths.evaluation / "summary.json", "report")
+        tracker.log_artifact(paths.evaluate_plots, "report")  # per-frame series: `v2v ab RUN_A RUN_B` reads them
         log.info("evaluate: %d videos in %.1f s", len(scored), metrics["seconds"])
     return metrics
 
