@@ -88,7 +88,7 @@ def main() -> None:
         def run() -> None:
             meter = TemporalMeter(lpips=lpips if with_lpips else None)
             for t in range(args.frames):
-                meter.add(t, real[t], {name: video[t] for name, video in systems.items()})
+                meter.add(real[t], {name: video[t] for name, video in systems.items()})
 
         return run
 

@@ -9,7 +9,7 @@ from v2v.eval.temporal import TemporalMeter, warping_error
 
 def run(meter: TemporalMeter, real: list[np.ndarray], fakes: dict[str, list[np.ndarray]]) -> dict[str, float]:
     for t, frame in enumerate(real):
-        meter.add(t, frame, {name: frames[t] for name, frames in fakes.items()})
+        meter.add(frame, {name: frames[t] for name, frames in fakes.items()})
     return meter.means()
 
 

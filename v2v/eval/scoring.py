@@ -120,7 +120,7 @@ class Scorer:
         for name, frame in fakes.items():
             if frame.shape != real.shape:
                 raise ValueError(f"{self.scores.video_id}: {name} frame is {frame.shape}, the real one {real.shape}")
-        self.meter.add(self.scores.frames, real, fakes)
+        self.meter.add(real, fakes)
         self.scores.frames += 1
         self._batch.append((real, fakes))
         if len(self._batch) >= self.batch_size:
@@ -138,8 +138,8 @@ class Scorer:
     def _flush_batch(self) -> None:
         if not self._batch:
             return
-        real = torch.cat([to_signed(r) for r, _ in self._batch])
-        fakes = {name: torch.cat([to_signed(f[name]) for _, f in self._batch]) for name in self.systems}
+        real = to_signed(np.stack([r for r, _ in self._batch]))
+        fakes = {name: to_signed(np.stack([f[name] for _, f in self._batch])) for name in self.systems}
         for net in (n for n in self.nets if n.kind == "image"):
             for system, frames in ((REAL, real), *fakes.items()):
                 if self._needs(net, system):
@@ -153,7 +153,7 @@ class Scorer:
         for net in (n for n in self.nets if n.kind == "video"):
             for system in (REAL, *self.systems):
                 if self._needs(net, system):
-                    clip = torch.cat([to_signed(frames[system]) for frames in self._window])  # (T, 3, H, W)
+                    clip = to_signed(np.stack([frames[system] for frames in self._window]))  # (T, 3, H, W)
                     self._record(net.metric, system, net(clip.transpose(0, 1)[None]))
 
     def finish(self) -> VideoScores:

@@ -29,29 +29,32 @@ FB_ALPHA, FB_BETA = 0.01, 0.5  # forward-backward check (Sundaram et al.): |f + 
 
 
 def to_unit(rgb: np.ndarray) -> torch.Tensor:
-    """``(H, W, 3) uint8`` → ``(1, 3, H, W)`` float64 in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].double() / 255.0
+    """``(H, W, 3)`` or ``(N, H, W, 3)`` uint8 → ``(N, 3, H, W)`` float64 in [0, 1]."""
+    batch = rgb if rgb.ndim == 4 else rgb[None]
+    return torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).double().div_(255.0)
 
 
 def to_signed(rgb: np.ndarray) -> torch.Tensor:
-    """``(H, W, 3) uint8`` → ``(1, 3, H, W)`` float32 in [-1, 1] (the LPIPS input)."""
-    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 127.5 - 1.0
+    """``(H, W, 3)`` or ``(N, H, W, 3)`` uint8 → ``(N, 3, H, W)`` float32 in [-1, 1] (the LPIPS input)."""
+    batch = rgb if rgb.ndim == 4 else rgb[None]
+    return torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
 
 
-@dataclass
-class RealPair:
-    """What the real video contributes to frame pair (t-1, t): its flows and validity."""
-
-    backward: np.ndarray  # (H, W, 2) backward flow of real frame t onto t-1
-    valid: np.ndarray  # (H, W) bool: forward-backward consistent
-    lpips: float | None  # LPIPS(real_{t-1}, real_t)
+def warping_errors(prev: np.ndarray, cur: np.ndarray, backward: np.ndarray, valid: np.ndarray) -> list[float]:
+    """Warping errors of N videos' frame pairs under one flow: ``(N, H, W, 3)`` uint8 frames, ``(H, W, 2)``
+    flow, ``(H, W)`` bool mask → N errors (0 where no pixel is valid). One batched warp for all N."""
+    before, after = to_unit(prev), to_unit(cur)
+    flow = torch.from_numpy(np.ascontiguousarray(backward)).permute(2, 0, 1)[None].double()
+    squared = (after - warp(before, flow.expand(len(before), -1, -1, -1))).square_().mean(1)
+    mask = torch.from_numpy(valid)
+    if not bool(mask.any()):
+        return [0.0] * len(before)
+    return squared[:, mask].mean(1).tolist()
 
 
 def warping_error(prev: np.ndarray, cur: np.ndarray, backward: np.ndarray, valid: np.ndarray) -> float:
     """One frame pair's warping error (uint8 frames, float flow, bool mask); 0 when no pixel is valid."""
-    warped = warp(to_unit(prev), torch.from_numpy(np.ascontiguousarray(backward)).permute(2, 0, 1)[None].double())
-    squared = (to_unit(cur) - warped).square().mean(1)[0].numpy()
-    return float(squared[valid].mean()) if valid.any() else 0.0
+    return warping_errors(prev[None], cur[None], backward, valid)[0]
 
 
 @dataclass
@@ -63,35 +66,31 @@ class TemporalMeter:
     per_frame: dict[str, list[float]] = field(default_factory=dict)
     _prev_real: np.ndarray | None = None
     _prev_fakes: dict[str, np.ndarray] = field(default_factory=dict)
-    _real_pair: RealPair | None = None
-    _real_index: int = -1
 
-    def real_pair(self, index: int, prev: np.ndarray, cur: np.ndarray) -> RealPair:
-        """Flows of the real pair ending at frame ``index`` (computed once, shared by every system)."""
-        if self._real_pair is None or self._real_index != index:
-            g_prev, g_cur = to_gray(prev), to_gray(cur)
-            backward = self.flow.calc_gray(g_cur, g_prev)
-            forward = self.flow.calc_gray(g_prev, g_cur)
-            mismatch, magnitude = forward_backward_error(backward[None], forward[None])
-            valid = mismatch[0] < FB_ALPHA * magnitude[0] + FB_BETA
-            score = float(self.lpips(to_signed(prev), to_signed(cur))[0]) if self.lpips is not None else None
-            self._real_pair, self._real_index = RealPair(backward, valid, score), index
-        return self._real_pair
+    def real_flow(self, prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Backward flow ``(H, W, 2)`` of the real pair and its forward-backward-consistent pixels ``(H, W)``."""
+        g_prev, g_cur = to_gray(prev), to_gray(cur)
+        backward = self.flow.calc_gray(g_cur, g_prev)
+        forward = self.flow.calc_gray(g_prev, g_cur)
+        mismatch, magnitude = forward_backward_error(backward[None], forward[None])
+        return backward, mismatch[0] < FB_ALPHA * magnitude[0] + FB_BETA
 
-    def add(self, index: int, real: np.ndarray, fakes: dict[str, np.ndarray]) -> None:
-        """Frame ``index`` of the real video and of each named system (``{"vid2vid": frame, ...}``)."""
+    def add(self, real: np.ndarray, fakes: dict[str, np.ndarray]) -> None:
+        """The next frame of the real video and of each named system (``{"vid2vid": frame, ...}``)."""
         if self._prev_real is not None:
-            pair = self.real_pair(index, self._prev_real, real)
-            self._record("warp_error_real", warping_error(self._prev_real, real, pair.backward, pair.valid))
+            backward, valid = self.real_flow(self._prev_real, real)
+            before = np.stack([self._prev_real, *(self._prev_fakes[n] for n in fakes)])  # real first
+            after = np.stack([real, *fakes.values()])
+            for name, error in zip(["real", *fakes], warping_errors(before, after, backward, valid), strict=True):
+                self._record(f"warp_error_{name}", error)
             for name, fake in fakes.items():
-                prev = self._prev_fakes[name]
-                self._record(f"warp_error_{name}", warping_error(prev, fake, pair.backward, pair.valid))
-                fake_flow = self.flow.calc_gray(to_gray(fake), to_gray(prev))
-                self._record(f"tof_{name}", float(np.abs(fake_flow - pair.backward).sum(-1).mean()))
-                if self.lpips is not None and pair.lpips is not None:
-                    fake_lp = float(self.lpips(to_signed(prev), to_signed(fake))[0])
-                    self._record(f"tlp_{name}", abs(fake_lp - pair.lpips))
-            self._record("valid_fraction", float(pair.valid.mean()))
+                fake_flow = self.flow.calc_gray(to_gray(fake), to_gray(self._prev_fakes[name]))
+                self._record(f"tof_{name}", float(np.abs(fake_flow - backward).sum(-1).mean()))
+            if self.lpips is not None:
+                real_lp, *fake_lps = self.lpips(to_signed(before), to_signed(after)).tolist()
+                for name, fake_lp in zip(fakes, fake_lps, strict=True):
+                    self._record(f"tlp_{name}", abs(fake_lp - real_lp))
+            self._record("valid_fraction", float(valid.mean()))
         self._prev_real = real
         self._prev_fakes = dict(fakes)
 
