@@ -11,6 +11,7 @@ instance of class 0 and the bank holds whole-frame appearances.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Iterator
 
 import torch
@@ -21,9 +22,11 @@ from v2v.models.encoder import FeatureBank, FeatureEncoder, instance_features
 
 def every_frame(dataset: ClipDataset, chunk: int = 8) -> Iterator[dict[str, torch.Tensor]]:
     """Every frame of every video of ``dataset`` (no augmentation), as ``(1, <= chunk, C, H, W)`` clips."""
+    frames_only = copy.copy(dataset)
+    frames_only.with_flow = False  # E needs no flow: do not read it
     for video in dataset.videos:
         for start in range(0, video.num_frames, chunk):
-            clip = dataset.load_clip(video, start, min(chunk, video.num_frames - start))
+            clip = frames_only.load_clip(video, start, min(chunk, video.num_frames - start))
             yield {key: clip[key][None] for key in ("image", "instance")}
 
 
