@@ -46,6 +46,10 @@ def even_positive(value: Any) -> str | None:
     return None if value > 0 and value % 2 == 0 else f"expected a positive even number, got {value!r}"
 
 
+def below_one(value: Any) -> str | None:
+    return None if 0 <= value < 1 else f"expected a number in [0, 1), got {value!r}"
+
+
 def non_empty(value: Any) -> str | None:
     return None if len(value) > 0 else "expected a non-empty value"
 
@@ -254,6 +258,12 @@ class ModelConfig:
     num_d: int | None = param(None, "spatial scales of each discriminator", in_range(1, 4))
     num_temporal_scales: int | None = param(None, "temporal scales of the video discriminator", in_range(1, 4))
     norm: Literal["batch", "instance"] | None = param(None, "normalisation layers")
+    feature_channels: int | None = param(
+        None,
+        "multimodal synthesis: channels of the feature encoder E's per-instance features fed to G "
+        "(0 = no encoder; the reference-like value is 3; null = the preset's, 0)",
+        non_negative,
+    )
 
 
 @dataclass(frozen=True)
@@ -298,6 +308,24 @@ class TrainConfig:
     resume: Literal["auto", "never"] = param(
         "auto", "auto: continue from the last checkpoint of the same configuration after an interruption"
     )
+    ema_decay: float = param(
+        0.0,
+        "exponential moving average of G (and E) weights, used for generation: decay per step (0 = off; "
+        "imaginaire's vid2vid uses 0.999 for long GPU runs)",
+        below_one,
+    )
+    n_frames_backprop: int = param(
+        1,
+        "previous generated frames are detached every this many frames: gradients flow through up to n-1 "
+        "previous outputs (1 = the reference's default: always detached)",
+        in_range(1, 10_000),
+    )
+    feature_clusters: int = param(
+        10,
+        "multimodal synthesis: k-means centres per class in the feature bank built at the end of every scale "
+        "(fewer when a class has fewer distinct instances)",
+        in_range(1, 10_000),
+    )
 
 
 @dataclass(frozen=True)
@@ -330,6 +358,12 @@ class GenerateConfig:
     )
     manipulate: tuple[str, ...] = param(
         ("building=vegetation",), "semantic manipulation demo (street): label remaps 'from=to' (empty: none)"
+    )
+    seeds: tuple[int, ...] = param(
+        (),
+        "multimodal demo: one multimodal_seed<k>.mp4 per seed, appearance sampled from the model's feature bank "
+        "(needs model.feature_channels > 0; empty: none)",
+        non_negative,
     )
 
 
@@ -390,6 +424,9 @@ class TrackingConfig:
     enabled: bool = param(True, "log params, metrics and artifacts of every stage to MLflow")
     experiment: str = param("v2v", "MLflow experiment name", non_empty)
     contact_sheet_frames: int = param(8, "frames per video in the logged contact sheet", in_range(1, 64))
+    log_model: bool = param(
+        True, "training: log each scale's model.pt + config.json as run artifacts under model/ (false: only the md5)"
+    )
 
 
 @dataclass(frozen=True)
@@ -524,6 +561,8 @@ def _cross_checks(cfg: Config) -> list[str]:
             problems.append(
                 f"generate.manipulate[{i}]: expected 'from=to' with label names ({', '.join(BY_NAME)}), got {rule!r}"
             )
+    if len(set(cfg.generate.seeds)) != len(cfg.generate.seeds):
+        problems.append(f"generate.seeds: expected distinct seeds, got {list(cfg.generate.seeds)}")
     if cfg.train.crop is not None and (len(cfg.train.crop) != 2 or min(cfg.train.crop) <= 0):
         problems.append(f"train.crop: expected [height, width] of positive numbers, got {list(cfg.train.crop)}")
     for i, name in enumerate(cfg.evaluate.video_backbones):

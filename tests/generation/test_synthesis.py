@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from v2v.generation.synthesis import generate_stream
@@ -28,3 +29,19 @@ def test_continuation_from_real_frames() -> None:
     with torch.no_grad():
         whole = generator(labels[None], prev_fakes=torch.stack(real)[None])["fake"][0]
     torch.testing.assert_close(torch.stack([o["fake"] for o in outs]), whole)
+
+
+def test_stream_with_features_matches_clip_generation() -> None:
+    generator = build_generator(
+        resolve_preset("tiny", label_classes=3, instance_boundary=False, foreground_ids=(), feature_channels=2),
+        num_scales=1,
+    ).eval()
+    labels, features = torch.rand(5, 3, 16, 32), torch.rand(5, 2, 16, 32)
+    outs = list(generate_stream(generator, labels, torch.device("cpu"), features=features))
+    with torch.no_grad():
+        whole = generator(labels[None], features=features[None])["fake"][0]
+    torch.testing.assert_close(torch.stack([o["fake"] for o in outs]), whole)
+    other = list(generate_stream(generator, labels, torch.device("cpu"), features=features.flip(0)))
+    assert not torch.allclose(other[-1]["fake"], outs[-1]["fake"])  # the features are used
+    with pytest.raises(ValueError, match="feature channels"):
+        next(generate_stream(generator, labels, torch.device("cpu")))

@@ -88,3 +88,29 @@ def test_feature_bank_samples_class_centres_per_instance() -> None:
         assert torch.cdist(vectors[:, 0][None], bank.centres[class_id]).min() < 1e-6
     again = bank.sample(clip, generator=torch.Generator().manual_seed(0))
     assert torch.equal(feats, again)
+
+
+def test_feature_bank_paint_is_a_function_of_seed_and_instance() -> None:
+    """Streaming paint: one frame at a time, an instance's centre depends on (seed, its id) only."""
+    car, person, road = instance_id(26, 0), instance_id(24, 0), 7
+    centres = {26: torch.arange(40.0).view(10, 4), 24: torch.arange(40.0).view(10, 4) + 100, 7: -torch.ones(10, 4)}
+    bank = FeatureBank(centres)
+    frame = torch.full((H, W), road)
+    frame[:8, :12] = car
+    other = frame.clone()
+    other[10:, 4:9] = person  # a new instance appears: the car must keep its centre
+    a, b = bank.paint(frame, seed=3), bank.paint(other, seed=3)
+    assert a.shape == (4, H, W)
+    torch.testing.assert_close(a[:, 0, 0], bank.pick(26, car, 3))
+    assert torch.equal(a[:, frame == car], b[:, other == car])
+    assert torch.equal(a, bank.paint(frame, seed=3))  # same seed, same features
+    # across seeds the car takes different centres (10 to choose from)
+    picks = {tuple(bank.paint(frame, seed=s)[:, 0, 0].tolist()) for s in range(8)}
+    assert len(picks) > 2
+    # a (T, H, W) clip paints like its frames one by one
+    clip = torch.stack([frame, other])
+    assert torch.equal(bank.paint(clip, seed=5), torch.stack([bank.paint(frame, 5), bank.paint(other, 5)]))
+    # manipulation: remapped classes take the target class's centres; unknown classes stay zero
+    remapped = bank.paint(frame, seed=3, class_map={26: 24})
+    assert torch.equal(remapped[:, 0, 0], bank.pick(24, car, 3))
+    assert torch.all(bank.paint(torch.full((H, W), 11), seed=0) == 0)

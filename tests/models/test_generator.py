@@ -120,11 +120,38 @@ def test_first_frame_policy_in_a_clip(preset: ModelPreset) -> None:
 
 def test_gradients_reach_every_generator_parameter(preset: ModelPreset) -> None:
     gen = build_generator(preset, num_scales=2)
-    out = gen(random_labels(preset, 2, 4), prev_fakes=random_frames(2, 2), detach_prev=False)
+    out = gen(random_labels(preset, 2, 4), prev_fakes=random_frames(2, 2), n_frames_backprop=4)
     loss = out["fake"].square().mean() + out["flow"].square().mean() + out["fake_scale0"].mean()
     loss.backward()
     missing = [n for n, p in gen.named_parameters() if p.grad is None or not torch.any(p.grad != 0)]
     assert not missing
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_n_frames_backprop_limits_how_far_gradients_reach_back(preset: ModelPreset, n: int) -> None:
+    """Frame t's loss reaches the outputs of frames t-1 .. t-(n-1) and not further; n = 1 reaches none."""
+    gen = build_generator(preset)
+    step = gen.step
+    produced: list[torch.Tensor] = []
+
+    def recording_step(*args: object, **kwargs: object) -> dict[str, torch.Tensor]:
+        out = step(*args, **kwargs)  # type: ignore[arg-type]
+        out["fake"].retain_grad()
+        produced.append(out["fake"])
+        return out
+
+    gen.step = recording_step  # type: ignore[method-assign]
+    out = gen(random_labels(preset, 1, 6), prev_fakes=random_frames(1, 2), n_frames_backprop=n)
+    assert len(produced) == 4
+    for t in range(4):
+        for frame in produced:
+            frame.grad = None
+        out["fake"][:, t].square().sum().backward(retain_graph=True)
+        for back in range(1, t + 1):
+            grad = produced[t - back].grad
+            reached = grad is not None and bool(torch.any(grad != 0))
+            # frames are detached before generated frames 0, n, 2n, ...: t reaches back to the last such start
+            assert reached == (back <= t % n), f"n={n}: frame {t}'s loss reaching frame {t - back}: {reached}"
 
 
 def test_seeded_construction_is_deterministic(preset: ModelPreset) -> None:

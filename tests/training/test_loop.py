@@ -8,7 +8,9 @@ import torch
 
 from v2v.paths import ProjectPaths
 from v2v.training.checkpoint import CheckpointError, latest_checkpoint
-from v2v.training.loop import MODEL_FILE, train_scale
+from v2v.training.loop import MODEL_FILE, build_networks, train_scale
+
+NETWORKS = ("generator", "image_discriminator", "video_discriminator")
 
 
 def weights(path: Path) -> dict[str, dict[str, torch.Tensor]]:
@@ -22,7 +24,11 @@ class Interrupt(Exception):
 def test_resume_gives_the_same_weights(
     street_project: ProjectPaths, train_config: Callable, clip_dataset: Callable, tmp_path: Path
 ) -> None:
-    cfg = train_config(train={"checkpoint_every": 1})
+    """With every option that keeps state: E, the moving averages, gradients through previous frames."""
+    cfg = train_config(
+        model={"feature_channels": 3},
+        train={"checkpoint_every": 1, "ema_decay": 0.5, "n_frames_backprop": 2, "feature_clusters": 3},
+    )
     straight = train_scale(
         cfg, 0, clip_dataset(street_project, cfg), tmp_path / "a", tmp_path / "work_a", progress=False
     )
@@ -48,9 +54,37 @@ def test_resume_gives_the_same_weights(
     )
     assert resumed["steps"] == 4
     a, b = weights(tmp_path / "a" / MODEL_FILE), weights(tmp_path / "b" / MODEL_FILE)
+    assert set(a) == set(b) == {*NETWORKS, "encoder", "generator_ema", "encoder_ema"}
     for net in a:
         for key in a[net]:
             assert torch.equal(a[net][key], b[net][key]), f"{net}.{key} differs after resume"
+    # the averages are neither the trained weights nor the initial ones
+    key = "scales.0.image_out.0.weight"
+    initial = build_networks(cfg, 0, None)[0].generator.state_dict()[key]
+    assert not torch.equal(a["generator_ema"][key], a["generator"][key])
+    assert not torch.equal(a["generator_ema"][key], initial)
+    bank_a, bank_b = (torch.load(p / MODEL_FILE, weights_only=True)["extra"] for p in (tmp_path / "a", tmp_path / "b"))
+    assert bank_a["generator_weights"] == "ema" and bank_a["feature_clusters"] == 3
+    assert bank_a["feature_bank"].keys() == bank_b["feature_bank"].keys() and len(bank_a["feature_bank"]) > 2
+    for cls, centres in bank_a["feature_bank"].items():
+        assert centres.shape[1] == 3 and 1 <= centres.shape[0] <= 3
+        assert torch.equal(centres, bank_b["feature_bank"][cls])
+
+
+def test_a_checkpoint_of_other_settings_is_an_error_naming_them(
+    street_project: ProjectPaths, train_config: Callable, clip_dataset: Callable, tmp_path: Path
+) -> None:
+    cfg = train_config(train_scale0={"epochs": 1, "samples_per_video": 1})
+    train_scale(cfg, 0, clip_dataset(street_project, cfg), tmp_path / "out", tmp_path / "work", progress=False)
+    other = train_config(
+        model={"feature_channels": 3},
+        train={"ema_decay": 0.9, "n_frames_backprop": 2},
+        train_scale0={"epochs": 1, "samples_per_video": 1},
+    )
+    with pytest.raises(CheckpointError, match="step_00000001.pt: written by a different configuration") as info:
+        train_scale(other, 0, clip_dataset(street_project, other), tmp_path / "out", tmp_path / "work", progress=False)
+    for key in ("model.feature_channels", "train.ema_decay", "train.n_frames_backprop"):
+        assert key in str(info.value)
 
 
 def test_corrupt_checkpoint_is_an_error_not_a_fresh_start(
@@ -69,7 +103,6 @@ def test_reconstruction_error_halves(
 ) -> None:
     """Overfit one short clip: the L1 of frames generated from its labels alone falls by at least half."""
     from v2v.stages.train import run_scale  # noqa: F401  (the stage wiring imports)
-    from v2v.training.loop import build_networks
 
     cfg = train_config(train={"lr": 0.001}, train_scale0={"epochs": 80, "samples_per_video": 1})
     dataset = clip_dataset(street_project, cfg)
@@ -115,8 +148,6 @@ def test_missing_or_mismatched_stage_outputs_name_the_file(
 def test_previous_scale_from_other_model_settings_is_an_error(
     street_project: ProjectPaths, train_config: Callable, clip_dataset: Callable, tmp_path: Path
 ) -> None:
-    from v2v.training.loop import build_networks
-
     cfg = train_config(train_scale0={"epochs": 1, "samples_per_video": 1})
     train_scale(cfg, 0, clip_dataset(street_project, cfg), tmp_path / "s0", tmp_path / "work", progress=False)
     other = train_config(model={"ngf": 32}, train={"num_scales": 2})
@@ -125,3 +156,33 @@ def test_previous_scale_from_other_model_settings_is_an_error(
     grown, fresh = build_networks(train_config(train={"num_scales": 2}), 1, tmp_path / "s0" / MODEL_FILE)
     assert grown.generator.num_scales == 2
     assert fresh and all(name.startswith("scales.1.") for name in fresh)  # only the new enhancer starts fresh
+
+
+def test_scale_growth_carries_the_encoder_and_the_averages(
+    street_project: ProjectPaths, train_config: Callable, clip_dataset: Callable, tmp_path: Path
+) -> None:
+    """Scale 1 starts from scale 0's E and moving averages; the new enhancer's average starts at its init."""
+    options = {"model": {"feature_channels": 3}, "train": {"ema_decay": 0.5, "num_scales": 2}}
+    cfg = train_config(**options, train_scale0={"epochs": 1, "samples_per_video": 1})
+    train_scale(cfg, 0, clip_dataset(street_project, cfg), tmp_path / "s0", tmp_path / "work", progress=False)
+    previous = weights(tmp_path / "s0" / MODEL_FILE)
+    grown, fresh = build_networks(cfg, 1, tmp_path / "s0" / MODEL_FILE)
+    assert grown.generator_ema is not None and grown.encoder is not None and grown.encoder_ema is not None
+    ema = grown.generator_ema.state_dict()
+    raw = grown.generator.state_dict()
+    for key, value in previous["generator_ema"].items():
+        assert torch.equal(ema[key], value), key  # the coarse scale's average continues
+    assert not all(torch.equal(previous["generator_ema"][k], previous["generator"][k]) for k in previous["generator"])
+    for key in fresh:
+        assert torch.equal(ema[key], raw[key]), key  # the new enhancer: average = its fresh initialisation
+    for name, module in (("encoder", grown.encoder), ("encoder_ema", grown.encoder_ema)):
+        assert all(torch.equal(v, previous[name][k]) for k, v in module.state_dict().items()), name
+    # a raw scale 0 (no averages) grows into averages that start at the trained weights
+    plain = train_config(train_scale0={"epochs": 1, "samples_per_video": 1})
+    train_scale(plain, 0, clip_dataset(street_project, plain), tmp_path / "p0", tmp_path / "work_p", progress=False)
+    grown, _ = build_networks(train_config(train={"ema_decay": 0.5, "num_scales": 2}), 1, tmp_path / "p0" / MODEL_FILE)
+    assert grown.generator_ema is not None
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(grown.generator_ema.state_dict().values(), grown.generator.state_dict().values(), strict=True)
+    )

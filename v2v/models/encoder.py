@@ -163,6 +163,37 @@ class FeatureBank:
     def from_state_dict(cls, state: Mapping[str, torch.Tensor]) -> FeatureBank:
         return cls({int(k): v for k, v in state.items()})
 
+    def pick(self, class_id: int, instance_value: int, seed: int) -> torch.Tensor | None:
+        """The centre that ``seed`` gives the instance ``instance_value`` of class ``class_id`` (None: no centres).
+
+        The choice depends only on ``(seed, instance_value)``, never on which other instances exist or in
+        which order they appear: a tracked instance keeps its appearance in every frame of a stream.
+        """
+        centres = self.centres.get(int(class_id))
+        if centres is None:
+            return None
+        mixed = (int(seed) * 0x9E3779B97F4A7C15 + int(instance_value) * 0xBF58476D1CE4E5B9) % (2**63 - 1)
+        gen = torch.Generator(device="cpu").manual_seed(mixed)
+        return centres[int(torch.randint(centres.shape[0], (1,), generator=gen).item())]
+
+    def paint(
+        self,
+        instance: torch.Tensor,  # (..., H, W) integer instance ids (Cityscapes encoding), e.g. one frame (H, W)
+        seed: int,  # which appearance: the same seed paints the same instance the same way
+        class_map: Mapping[int, int] | None = None,  # class remaps applied before the lookup (manipulation)
+    ) -> torch.Tensor:
+        """``(..., F, H, W)`` feature map: every instance gets the centre :meth:`pick` chooses for it; classes
+        without centres get zeros. Streams frame by frame: each call is independent of the others."""
+        *lead, h, w = instance.shape
+        out = torch.zeros(*lead, self.feature_channels, h, w, device=instance.device)
+        for value in torch.unique(instance).tolist():
+            class_id = value // INSTANCE_DIVISOR if value >= INSTANCE_DIVISOR else value
+            centre = self.pick((class_map or {}).get(class_id, class_id), value, seed)
+            if centre is not None:
+                where = (instance == value).unsqueeze(-3)  # (..., 1, H, W)
+                out = torch.where(where, centre.to(out.device).view(-1, 1, 1), out)
+        return out
+
     def sample(
         self,
         instance: torch.Tensor,  # (B, T, H, W) integer instance ids

@@ -362,7 +362,7 @@ class Vid2VidGenerator(nn.Module):
         labels: torch.Tensor,  # (B, T, label_channels, H, W)
         prev_fakes: torch.Tensor | None = None,  # (B, num_frames-1, 3, H, W): frames of labels[:, :num_frames-1]
         features: torch.Tensor | None = None,  # (B, T, feature_channels, H, W)
-        detach_prev: bool = True,  # stop gradients through the previous outputs (the reference's default)
+        n_frames_backprop: int = 1,  # previous outputs are detached every this many frames (1: always)
         per_frame: bool = False,  # every frame from its own labels only (the per-frame baseline)
     ) -> dict[str, torch.Tensor]:
         """Generate a clip autoregressively.
@@ -370,7 +370,13 @@ class Vid2VidGenerator(nn.Module):
         With ``prev_fakes`` (e.g. real frames in training) the first ``num_frames - 1`` label frames are
         context and ``T - num_frames + 1`` frames are generated; without, all ``T`` frames are generated
         (first-frame policy in the module docstring). Returns ``(B, T_out, C, H, W)`` tensors.
+
+        Gradients through the previous outputs (the reference's ``n_frames_backpropagate``): before
+        generated frames 0, n, 2n, ... every earlier output is detached, so a frame's loss reaches
+        at most ``n - 1`` previous outputs; ``n = 1`` (the reference's default) detaches them all.
         """
+        if n_frames_backprop < 1:
+            raise ValueError(f"n_frames_backprop must be >= 1, got {n_frames_backprop}")
         b, t, _, h, w = labels.shape
         if per_frame:
             return self.per_frame_step(labels, features)
@@ -384,7 +390,9 @@ class Vid2VidGenerator(nn.Module):
             history = list(prev_fakes.unbind(1))
             start = context
         steps: list[dict[str, torch.Tensor]] = []
-        for i in range(start, t):
+        for k, i in enumerate(range(start, t)):
+            if k % n_frames_backprop == 0:
+                history = [frame.detach() for frame in history]
             window = [max(j, 0) for j in range(i - context, i + 1)]
             prev = None
             if history:
@@ -392,7 +400,7 @@ class Vid2VidGenerator(nn.Module):
                 prev = torch.stack([recent[0]] * (context - len(recent)) + recent, dim=1)
             out = self.step(labels[:, window], prev, features[:, window] if features is not None else None)
             steps.append(out)
-            history.append(out["fake"].detach() if detach_prev else out["fake"])
+            history.append(out["fake"])
         return {key: torch.stack([s[key] for s in steps], dim=1) for key in steps[0]}
 
     def per_frame_step(self, labels: torch.Tensor, features: torch.Tensor | None = None) -> dict[str, torch.Tensor]:

@@ -35,7 +35,7 @@ from v2v.eval.perceptual import LPIPS
 from v2v.eval.report import ReportData, ReportVideo, render
 from v2v.eval.scoring import DIMENSIONS, FeatureCache, Scorer, VideoScores, distances, preferences, series
 from v2v.generation.pictures import condition_to_rgb, to_rgb
-from v2v.generation.synthesis import generate_stream, load_generator
+from v2v.generation.synthesis import SynthesisModel, generate_stream, load_model, video_inputs
 from v2v.io.atomic import atomic_dir, remove_stale_temporaries, write_json, write_text
 from v2v.io.maps import read_rgb, write_rgb
 from v2v.io.video import write_video
@@ -77,7 +77,8 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
     with stage_run("evaluate", cfg, paths, ("evaluate",)) as tracker:
         started = time.perf_counter()
         device = resolve_device(ec.device, "evaluate.device")
-        baseline, baseline_config = load_generator(paths.baseline_dir / "model.pt", device)
+        baseline = load_model(paths.baseline_dir / "model.pt", device)
+        baseline_config = baseline.config
         if not baseline_config.get("per_frame"):
             raise ValueError(
                 f"{paths.baseline_dir / 'model.pt'}: not a per-frame baseline; rerun `dvc repro train_baseline`"
@@ -168,7 +169,7 @@ def _evaluate_video(
     frames: int,
     fps: float,
     task: str,
-    baseline: torch.nn.Module,
+    baseline: SynthesisModel,
     nets: list[FeatureNet],
     lpips: LPIPS,
     ec: EvaluateConfig,
@@ -188,9 +189,9 @@ def _evaluate_video(
         cache=cache,
         video_hash=dvc_md5(dataset.paths.frames / video.video_id),
     )
-    device = next(baseline.parameters()).device
-    conditions = (dataset.load_clip(video, t, 1)["label"][0] for t in range(frames))
-    stream = generate_stream(baseline, conditions, device, per_frame=True)  # type: ignore[arg-type]
+    device = next(baseline.generator.parameters()).device
+    conditions, features = video_inputs(baseline, dataset, video, frames)
+    stream = generate_stream(baseline.generator, conditions, device, per_frame=True, features=features)
     for t, result in enumerate(tqdm(stream, total=frames, desc=video.video_id, leave=False)):
         clip = dataset.load_clip(video, t, 1)
         real = to_rgb(clip["image"][0])

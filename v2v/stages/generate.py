@@ -6,25 +6,31 @@ by side), ``frames/NNNNNN.png`` and, for the street task, ``manipulated.mp4`` wi
 of ``generate.manipulate`` (e.g. every building becomes vegetation), and ``continue.mp4``: the
 first ``generate.continue_from`` real frames, then generation (future-frame prediction). Generation streams: memory
 does not grow with the video's length. Each video's folder is written atomically.
+
+Weights: the model's moving average when it has one (``train.ema_decay > 0``), else the trained
+weights; ``meta.json`` and the MLflow tag ``v2v.generator_weights`` say which. Multimodal synthesis
+(a model trained with ``model.feature_channels > 0``): every instance takes one appearance from the
+model's feature bank, chosen by a seed and the instance's id (so it does not flicker while the
+instance is tracked); ``multimodal_seed<k>.mp4`` for each of ``generate.seeds``, and the other videos
+use seed 0.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from v2v.config import Config
 from v2v.data.clips import ClipDataset, VideoEntry
 from v2v.data.labels import BY_NAME
 from v2v.generation.pictures import condition_to_rgb, to_rgb
-from v2v.generation.synthesis import generate_stream, load_generator
+from v2v.generation.synthesis import APPEARANCE_SEED, SynthesisModel, generate_stream, load_model, video_inputs
 from v2v.io.atomic import atomic_dir, remove_stale_temporaries, write_json
 from v2v.io.maps import read_rgb, write_rgb
 from v2v.io.video import write_video
@@ -43,19 +49,19 @@ def label_remaps(rules: tuple[str, ...]) -> dict[int, int]:
     return {BY_NAME[a.strip()].id: BY_NAME[b.strip()].id for a, b in pairs}
 
 
-def _conditions(dataset: ClipDataset, video: VideoEntry, frames: int) -> Iterator[torch.Tensor]:
-    for t in range(frames):
-        yield dataset.load_clip(video, t, 1)["label"][0]
-
-
 def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
     """Generate every selected test video; returns the metrics of ``metrics/generate.json``."""
     gc = cfg.generate
     with stage_run("generate", cfg, paths, ("generate",)) as tracker:
         device = resolve_device(gc.device, "generate.device")
         model_file = paths.model_dir(2) / "model.pt"
-        generator, config = load_generator(model_file, device)
-        task = config["train"]["task"]
+        model = load_model(model_file, device)
+        if gc.seeds and model.feature_bank is None:
+            raise ValueError(
+                f"generate.seeds: {model_file} has no feature encoder (trained with model.feature_channels 0), so it "
+                "has one appearance only; set model.feature_channels (e.g. 3) and retrain, or set generate.seeds: []"
+            )
+        task = model.config["train"]["task"]
         common = dict(paths=paths, split="test", task=task, clip_length=1, prefix=gc.clip_prefix, with_flow=False)
         dataset = ClipDataset(**common)
         remaps = label_remaps(gc.manipulate) if task == "street" else {}
@@ -69,7 +75,18 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
             with atomic_dir(paths.results / video.video_id) as tmp:
                 previews.append(
                     synthesise_video(
-                        generator, dataset, manipulated, video, frames, fps, task, tmp, gc.codec, gc.continue_from
+                        model,
+                        dataset,
+                        manipulated,
+                        video,
+                        frames,
+                        fps,
+                        task,
+                        tmp,
+                        gc.codec,
+                        gc.continue_from,
+                        seeds=gc.seeds,
+                        remaps=remaps,
                     )
                 )
                 write_json(
@@ -81,6 +98,9 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
                         "model": str(model_file),
                         "task": task,
                         "manipulate": list(gc.manipulate) if manipulated else [],
+                        "generator_weights": model.weights,
+                        "multimodal_seeds": list(gc.seeds),
+                        "appearance_seed": APPEARANCE_SEED if model.feature_bank is not None else None,
                     },
                 )
             total += frames
@@ -93,7 +113,7 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
         }
         write_json(paths.generate_metrics, metrics)
         tracker.log_metrics(metrics)
-        tracker.set_tags({"v2v.model": model_file, "v2v.task": task})
+        tracker.set_tags({"v2v.model": model_file, "v2v.task": task, "v2v.generator_weights": model.weights})
         if previews:
             tracker.log_image(
                 contact_sheet(previews[:6], tile_width=min(768, previews[0][0].shape[1])), "previews/generated.png"
@@ -105,7 +125,7 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
 
 
 def synthesise_video(
-    generator: Any,
+    model: SynthesisModel,
     dataset: ClipDataset,
     manipulated: ClipDataset | None,
     video: VideoEntry,
@@ -115,16 +135,20 @@ def synthesise_video(
     out: Path,
     codec: Any,
     continue_from: int = 0,  # future-frame demo: real frames given before generation continues (0: none)
+    seeds: tuple[int, ...] = (),  # multimodal demo: one multimodal_seed<k>.mp4 per seed (feature-bank models)
+    remaps: Mapping[int, int] | None = None,  # the manipulation's class remaps (for the features' classes)
 ) -> list[np.ndarray]:
     """Write one video's results into ``out``; returns three preview rows (condition | real | fake).
 
     Frames go to disk as they are generated and the videos are encoded from there, so memory does
     not depend on the video's length.
     """
+    generator = model.generator
     device = next(generator.parameters()).device
+    labels, features = video_inputs(model, dataset, video, frames)
     for t, result in enumerate(
         tqdm(
-            generate_stream(generator, _conditions(dataset, video, frames), device),
+            generate_stream(generator, labels, device, features=features),
             total=frames,
             desc=video.video_id,
             leave=False,
@@ -141,13 +165,19 @@ def synthesise_video(
 
     write_video(out / "compare.mp4", (compare(t) for t in range(frames)), fps=fps, codec=codec)
     if manipulated is not None:
-        stream = generate_stream(generator, _conditions(manipulated, video, frames), device)
+        labels, features = video_inputs(model, manipulated, video, frames, class_map=remaps)
+        stream = generate_stream(generator, labels, device, features=features)
         write_video(out / "manipulated.mp4", (to_rgb(o["fake"]) for o in stream), fps=fps, codec=codec)
     if 0 < continue_from < frames:
         real = [dataset.load_clip(video, t, 1)["image"][0] for t in range(continue_from)]
-        stream = generate_stream(generator, _conditions(dataset, video, frames), device, first_frames=real)
+        labels, features = video_inputs(model, dataset, video, frames)
+        stream = generate_stream(generator, labels, device, first_frames=real, features=features)
         seeded = [to_rgb(f) for f in real]
         write_video(out / "continue.mp4", (*seeded, *(to_rgb(o["fake"]) for o in stream)), fps=fps, codec=codec)
+    for seed in seeds:
+        labels, features = video_inputs(model, dataset, video, frames, seed=seed)
+        stream = generate_stream(generator, labels, device, features=features)
+        write_video(out / f"multimodal_seed{seed}.mp4", (to_rgb(o["fake"]) for o in stream), fps=fps, codec=codec)
     return [compare(t) for t in sorted({0, frames // 2, frames - 1})]
 
 

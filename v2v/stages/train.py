@@ -5,6 +5,12 @@ writes ``models/scale<s>/model.pt``, ``metrics/train_scale<s>.json`` (DVC metric
 ``plots/train_scale<s>.csv`` (DVC plots: losses per logged step). Resumable checkpoints live in
 ``checkpoints/train_scale<s>/<config hash>/``; with ``train.resume: auto`` an interrupted run of the
 same configuration continues where it stopped. Runs under ``torchrun`` for DDP (rank 0 logs and writes).
+
+MLflow: the model's DVC md5 is a tag of the run, and with ``tracking.log_model`` (default) the model
+itself is logged at the end of the scale as run artifacts ``model/model.pt`` + ``model/config.json``:
+a state-dict checkpoint, not an ``mlflow.pytorch`` model (whose default torch.export format needs one
+input example, which this multi-input recurrent generator does not have). Load it with
+:func:`v2v.generation.synthesis.load_model` after ``mlflow artifacts download``.
 """
 
 from __future__ import annotations
@@ -99,6 +105,7 @@ def run_scale(cfg: Config, paths: ProjectPaths, scale: int) -> dict[str, Any]:
             tracker.set_tags(
                 {
                     "v2v.vgg_weights": summary["vgg_weights"],
+                    "v2v.generator_weights": summary["generator_weights"],  # what generation will use
                     # the model itself is a DVC output; its md5 identifies it (`dvc get`, `dvc checkout`)
                     f"v2v.out.{paths.model_dir(scale).relative_to(paths.root).as_posix()}": dvc_md5(
                         paths.model_dir(scale)
@@ -106,6 +113,8 @@ def run_scale(cfg: Config, paths: ProjectPaths, scale: int) -> dict[str, Any]:
                 }
             )
             tracker.log_artifact(paths.model_dir(scale) / "config.json", "model")
+            if cfg.tracking.log_model:
+                tracker.log_artifact(paths.model_dir(scale) / "model.pt", "model")
             tracker.log_artifact(paths.train_plots(scale))
             log.info("%s: %d steps in %.0f s", name, summary["steps"], summary["seconds"])
             return metrics

@@ -6,6 +6,17 @@ starting from the previous scale's model (coarse-to-fine), while the clip length
 temporal schedule. Per step: the generator produces frames ``context..T-1`` of every clip from the
 real first ``context`` frames, D_I and D_V are updated on the detached fakes, then G. Only rank 0
 logs and writes; ``resume: auto`` continues an interrupted run of the same configuration.
+
+Options of the step: ``train.n_frames_backprop`` (how far back gradients flow through the generated
+frames), ``model.feature_channels`` (the feature encoder E encodes the real frames, averaged per
+instance, as extra input of G, trained with G's optimiser; after the scale a per-class feature bank
+is fitted for multimodal generation, :mod:`v2v.training.feature_bank`) and ``train.ema_decay`` (an
+exponential moving average of G and E, :mod:`v2v.training.ema`, which generation uses). The model
+file holds the trained and the averaged weights, and the feature bank.
+
+Scale growth: scale s+1 starts from scale s's model: G's coarser scales, E, the discriminators and
+the averaged copies (the new enhancer starts from its fresh initialisation in both G and its average).
+While ``freeze_coarse_epochs`` holds the coarser scales, E is held too (it was trained with them).
 """
 
 from __future__ import annotations
@@ -29,10 +40,12 @@ from tqdm import tqdm
 
 from v2v.config import Config, ScaleConfig, to_dict
 from v2v.data.clips import ClipDataset
+from v2v.models.encoder import FeatureEncoder
 from v2v.models.generator import Vid2VidGenerator, load_coarser_scales
 from v2v.models.presets import (
     CITYSCAPES_FOREGROUND_IDS,
     ModelPreset,
+    build_encoder,
     build_generator,
     build_image_discriminator,
     build_video_discriminator,
@@ -40,6 +53,8 @@ from v2v.models.presets import (
 )
 from v2v.training import distributed
 from v2v.training.checkpoint import latest_checkpoint, load_checkpoint, read_checkpoint, save_checkpoint, step_path
+from v2v.training.ema import ema_copy, update_ema
+from v2v.training.feature_bank import every_frame, fit_feature_bank
 from v2v.training.objective import ClipBatch, LossWeights, Vid2VidObjective
 from v2v.training.schedule import ClipSchedule, lr_at
 
@@ -91,7 +106,12 @@ def run_config(cfg: Config, scale: int, world_size: int, per_frame: bool = False
     config = {
         "scale": scale,
         "model": asdict(model_preset(cfg)),
-        "train": {k: v for k, v in to_dict(cfg.train).items() if k not in ("log_every", "sample_every", "resume")},
+        # not what the weights depend on: logging, resuming, and the feature bank (refitted from the final weights)
+        "train": {
+            k: v
+            for k, v in to_dict(cfg.train).items()
+            if k not in ("log_every", "sample_every", "resume", "feature_clusters")
+        },
         "schedule": to_dict(getattr(cfg, f"train_scale{scale}")),
         "world_size": world_size,
     }
@@ -109,9 +129,27 @@ class Networks:
     generator: Vid2VidGenerator
     image_d: torch.nn.Module
     video_d: torch.nn.Module
+    encoder: FeatureEncoder | None = None  # E (model.feature_channels > 0)
+    generator_ema: Vid2VidGenerator | None = None  # averaged copies (train.ema_decay > 0): what generation uses
+    encoder_ema: FeatureEncoder | None = None
 
     def modules(self) -> dict[str, torch.nn.Module]:
-        return {"generator": self.generator, "image_discriminator": self.image_d, "video_discriminator": self.video_d}
+        """Every network by its checkpoint name (those that exist in this configuration)."""
+        named: dict[str, torch.nn.Module | None] = {
+            "generator": self.generator,
+            "image_discriminator": self.image_d,
+            "video_discriminator": self.video_d,
+            "encoder": self.encoder,
+            "generator_ema": self.generator_ema,
+            "encoder_ema": self.encoder_ema,
+        }
+        return {name: module for name, module in named.items() if module is not None}
+
+    def generation_weights(self) -> tuple[Vid2VidGenerator, FeatureEncoder | None, str]:
+        """G and E as generation uses them (the averaged copies when there are) and which they are."""
+        if self.generator_ema is not None:
+            return self.generator_ema, self.encoder_ema, "ema"
+        return self.generator, self.encoder, "raw"
 
 
 def build_networks(cfg: Config, scale: int, previous: Path | None) -> tuple[Networks, list[str]]:
@@ -121,8 +159,10 @@ def build_networks(cfg: Config, scale: int, previous: Path | None) -> tuple[Netw
         generator=build_generator(preset, num_scales=scale + 1, seed=cfg.train.seed),
         image_d=build_image_discriminator(preset, seed=cfg.train.seed + 1),
         video_d=build_video_discriminator(preset, seed=cfg.train.seed + 2),
+        encoder=build_encoder(preset, seed=cfg.train.seed + 3) if preset.feature_channels else None,
     )
     fresh: list[str] = []
+    previous_modules: dict[str, Any] = {}
     if scale > 0:
         if previous is None:
             raise ValueError("scale > 0 needs the previous scale's model")
@@ -132,9 +172,21 @@ def build_networks(cfg: Config, scale: int, previous: Path | None) -> tuple[Netw
                 f"{previous}: the previous scale was trained with other model settings; "
                 "retrain it (dvc repro) so every scale shares model.* and train.task"
             )
-        fresh = load_coarser_scales(nets.generator, payload["modules"]["generator"])
-        nets.image_d.load_state_dict(payload["modules"]["image_discriminator"])
-        nets.video_d.load_state_dict(payload["modules"]["video_discriminator"])
+        previous_modules = payload["modules"]
+        fresh = load_coarser_scales(nets.generator, previous_modules["generator"])
+        nets.image_d.load_state_dict(previous_modules["image_discriminator"])
+        nets.video_d.load_state_dict(previous_modules["video_discriminator"])
+        if nets.encoder is not None:
+            nets.encoder.load_state_dict(previous_modules["encoder"])
+    if cfg.train.ema_decay > 0:
+        # the averages continue the previous scale's where it kept them; the new enhancer's start from its init
+        nets.generator_ema = generator_ema = ema_copy(nets.generator)
+        if "generator_ema" in previous_modules:
+            load_coarser_scales(generator_ema, previous_modules["generator_ema"])
+        if nets.encoder is not None:
+            nets.encoder_ema = encoder_ema = ema_copy(nets.encoder)
+            if "encoder_ema" in previous_modules:
+                encoder_ema.load_state_dict(previous_modules["encoder_ema"])
     return nets, fresh
 
 
@@ -159,6 +211,8 @@ def train_scale(
     for module in nets.modules().values():
         module.to(dist.device)
     coarse = [p for name, p in nets.generator.named_parameters() if not name.startswith(f"scales.{scale}.")]
+    coarse += list(nets.encoder.parameters()) if nets.encoder is not None else []  # E is held with them
+    trained_g = [*nets.generator.parameters(), *(nets.encoder.parameters() if nets.encoder is not None else ())]
     weights = LossWeights(
         gan=tc.loss_gan,
         feature_matching=tc.loss_feature_matching,
@@ -172,7 +226,7 @@ def train_scale(
         weights=weights, gan_mode=tc.gan_mode, vgg_weights=tc.vgg_weights, temporal=not per_frame
     ).to(dist.device)
     lr_g, lr_d, betas = (tc.lr / 2, tc.lr * 2, (0.0, 0.9)) if tc.ttur else (tc.lr, tc.lr, (tc.beta1, tc.beta2))
-    opt_g = torch.optim.Adam(nets.generator.parameters(), lr=lr_g, betas=betas)
+    opt_g = torch.optim.Adam(trained_g, lr=lr_g, betas=betas)
     opt_d = torch.optim.Adam([*nets.image_d.parameters(), *nets.video_d.parameters()], lr=lr_d, betas=betas)
     use_amp = tc.amp
     amp_dtype = torch.float16 if dist.device.type == "cuda" else torch.bfloat16
@@ -194,10 +248,13 @@ def train_scale(
     generator: torch.nn.Module = nets.generator
     image_d: torch.nn.Module = nets.image_d
     video_d: torch.nn.Module = nets.video_d
+    encoder: torch.nn.Module | None = nets.encoder
     if dist.world_size > 1:
         generator = DistributedDataParallel(nets.generator, find_unused_parameters=True)
         image_d = DistributedDataParallel(nets.image_d)
         video_d = DistributedDataParallel(nets.video_d, find_unused_parameters=True)
+        if nets.encoder is not None:
+            encoder = DistributedDataParallel(nets.encoder)
     sampler: DistributedSampler[Any] | None = (
         DistributedSampler(dataset, shuffle=True, seed=tc.seed) if dist.world_size > 1 else None
     )
@@ -251,7 +308,15 @@ def train_scale(
             given = 0 if from_labels or per_frame else context
             clip = ClipBatch(batch["label"], batch["image"], batch["flow"], batch["flow_valid"], given)
             with torch.autocast(dist.device.type, dtype=amp_dtype, enabled=use_amp):
-                out = generator(clip.label, prev_fakes=clip.image[:, :context] if given else None, per_frame=per_frame)
+                # E sees the real frames (also on label-only steps): at test time the feature bank stands in
+                features = encoder(clip.image, batch["instance"]) if encoder is not None else None
+                out = generator(
+                    clip.label,
+                    prev_fakes=clip.image[:, :context] if given else None,
+                    features=features,
+                    n_frames_backprop=tc.n_frames_backprop,
+                    per_frame=per_frame,
+                )
             # discriminators
             with torch.autocast(dist.device.type, dtype=amp_dtype, enabled=use_amp):
                 d_terms = objective.discriminator(clip, out["fake"].detach(), image_d, video_d)  # type: ignore[arg-type]
@@ -268,9 +333,13 @@ def train_scale(
             opt_g.zero_grad(set_to_none=True)
             scaler.scale(g_loss).backward()
             scaler.unscale_(opt_g)
-            g_norm = _grad_norm(list(nets.generator.parameters()))
+            g_norm = _grad_norm(trained_g)
             scaler.step(opt_g)
             scaler.update()
+            if nets.generator_ema is not None:
+                update_ema(nets.generator_ema, nets.generator, tc.ema_decay)
+            if nets.encoder_ema is not None and nets.encoder is not None:
+                update_ema(nets.encoder_ema, nets.encoder, tc.ema_decay)
             step += 1
             last_terms = {
                 **{f"loss/{k}": float(v.detach()) for k, v in {**d_terms, **g_terms}.items()},
@@ -305,16 +374,27 @@ def train_scale(
         if dist.is_main:
             _save(step_path(work_dir, step), config, nets, opt_g, opt_d, scaler, step, epoch + 1, 0, history)
     distributed.barrier()
-    summary = {
-        "scale": scale,
-        "steps": step,
-        "seconds": time.perf_counter() - started,
-        "resolution_factor": factor,
-        "vgg_weights": objective.vgg_weights_used,
-        "fresh_parameters": len(fresh),
-        "final": last_terms,
-        "history": history,
-    }
+    _, final_e, weights_used = nets.generation_weights()
+    extra: dict[str, Any] = {"generator_weights": weights_used}
+    summary: dict[str, Any] = {"scale": scale, "steps": step, "seconds": time.perf_counter() - started}
+    if final_e is not None and dist.is_main:
+        bank_started = time.perf_counter()
+        bank = fit_feature_bank(
+            final_e,
+            (downscale(clip, factor) for clip in every_frame(dataset)),
+            num_clusters=tc.feature_clusters,
+            seed=tc.seed,
+        )
+        extra.update(feature_bank=bank.state_dict(), feature_clusters=tc.feature_clusters)
+        summary.update(feature_bank_classes=len(bank.centres), feature_bank_seconds=time.perf_counter() - bank_started)
+    summary.update(
+        resolution_factor=factor,
+        vgg_weights=objective.vgg_weights_used,
+        fresh_parameters=len(fresh),
+        generator_weights=weights_used,
+        final=last_terms,
+        history=history,
+    )
     if dist.is_main:
         save_checkpoint(
             out_dir / MODEL_FILE,
@@ -322,7 +402,7 @@ def train_scale(
             modules=nets.modules(),
             step=step,
             epoch=sc.epochs,
-            extra={"summary": {k: v for k, v in summary.items() if k != "history"}},
+            extra={"summary": {k: v for k, v in summary.items() if k != "history"}, **extra},
         )
     distributed.shutdown()
     return summary

@@ -1,0 +1,144 @@
+"""Training stages → generate with the feature encoder and moving averages: MLflow model artifacts,
+the model file round trip, multimodal videos (same seed same frames, other seed other frames), bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from mlflow import MlflowClient
+from support import small_config
+
+from v2v.config import Config
+from v2v.data.clips import ClipDataset
+from v2v.dvcfile import dvc_md5
+from v2v.generation.synthesis import generate_stream, load_model
+from v2v.models.encoder import FeatureBank
+from v2v.paths import ProjectPaths
+from v2v.stages import flow, generate, segment
+from v2v.stages.generate import _inputs
+from v2v.stages.train import run_scale
+from v2v.training.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from v2v.training.loop import build_networks, run_config
+
+SAMPLE = {"width": 64, "height": 32, "num_frames": 6, "scenes": ["street"]}
+SAMPLE.update({"train_clips_per_scene": 1, "test_clips_per_scene": 1})
+EXPERIMENT = "train-generate-stages"
+
+
+def config(**sections: dict[str, Any]) -> Config:
+    """Tiny networks with E (3 feature channels) and moving averages; one training scale, one step."""
+    base: dict[str, dict[str, Any]] = {
+        "model": {"preset": "tiny", "feature_channels": 3},
+        "train": {"num_scales": 1, "loss_vgg": 0.0, "device": "cpu", "ema_decay": 0.5, "feature_clusters": 4},
+        "train_scale0": {"epochs": 1, "decay_epochs": 0, "samples_per_video": 1, "start_frames": 4, "max_frames": 4},
+        "generate": {"device": "cpu", "seeds": [0, 1], "continue_from": 2},
+        "tracking": {"enabled": True, "experiment": EXPERIMENT},
+    }
+    for name, values in sections.items():
+        base.setdefault(name, {}).update(values)
+    return small_config(SAMPLE, **base)
+
+
+@pytest.fixture(scope="module")
+def trained(base_project: Path, tmp_path_factory: pytest.TempPathFactory) -> ProjectPaths:
+    """The sample with maps and flow, trained through the three training stages (scales 1, 2 pass scale 0 on)."""
+    paths = ProjectPaths.at(tmp_path_factory.mktemp("trained") / "project")
+    shutil.copytree(base_project, paths.root)
+    cfg = config()
+    segment.run(cfg, paths)
+    flow.run(cfg, paths)
+    for scale in range(3):
+        run_scale(cfg, paths, scale)
+    return paths
+
+
+def test_each_trained_scale_logs_its_model_to_mlflow(trained: ProjectPaths) -> None:
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    assert experiment is not None
+    (run,) = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags["v2v.stage"] == "train_scale0"]
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "model")} == {"model/model.pt", "model/config.json"}
+    assert run.data.tags["v2v.generator_weights"] == "ema"
+    assert run.data.tags["v2v.out.models/scale0"] == dvc_md5(trained.model_dir(0))  # the DVC md5 stays
+    logged = Path(client.download_artifacts(run.info.run_id, "model/model.pt", str(trained.root / "download")))
+    assert logged.read_bytes() == (trained.model_dir(0) / "model.pt").read_bytes()
+
+
+def test_model_file_round_trips_generator_encoder_and_bank(trained: ProjectPaths) -> None:
+    model_file = trained.model_dir(2) / "model.pt"
+    payload = read_checkpoint(model_file)
+    model = load_model(model_file, torch.device("cpu"))
+    assert model.weights == "ema" and model.encoder is not None and model.feature_bank is not None
+    for name, module in (("generator_ema", model.generator), ("encoder_ema", model.encoder)):
+        saved = payload["modules"][name]
+        assert all(torch.equal(value, saved[key]) for key, value in module.state_dict().items()), name
+    assert not all(
+        torch.equal(payload["modules"]["generator"][k], v) for k, v in payload["modules"]["generator_ema"].items()
+    )
+    bank = payload["extra"]["feature_bank"]
+    assert {int(k) for k in bank} == set(model.feature_bank.centres)
+    assert all(torch.equal(model.feature_bank.centres[int(k)], v) for k, v in bank.items())
+    assert all(1 <= v.shape[0] <= 4 and v.shape[1] == 3 for v in bank.values())
+
+
+def test_generate_writes_the_multimodal_videos_and_which_weights(trained: ProjectPaths) -> None:
+    cfg = config()
+    metrics = generate.run(cfg, trained)
+    assert metrics["videos"] == 1
+    folder = trained.results / "street_001"
+    for name in ("fake.mp4", "compare.mp4", "manipulated.mp4", "continue.mp4", "multimodal_seed0.mp4"):
+        assert (folder / name).stat().st_size > 0, name
+    assert (folder / "multimodal_seed1.mp4").stat().st_size > 0
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["generator_weights"] == "ema" and meta["multimodal_seeds"] == [0, 1] and meta["appearance_seed"] == 0
+
+
+def test_the_seed_alone_decides_the_appearance(trained: ProjectPaths) -> None:
+    """Same seed → identical frames; another seed → other frames. The bank is swapped for well separated
+    centres: one training step leaves E's instance features nearly equal (it has not learned appearance
+    yet), and this test is about what generation does with a bank, not about how far E trained."""
+    model = load_model(trained.model_dir(2) / "model.pt", torch.device("cpu"))
+    assert model.feature_bank is not None
+    gen = torch.Generator().manual_seed(0)
+    model.feature_bank = FeatureBank(
+        {c: torch.randn(v.shape, generator=gen) for c, v in model.feature_bank.centres.items()}
+    )
+    dataset = ClipDataset(paths=trained, split="test", task="street", clip_length=1, with_flow=False)
+    video = dataset.videos[0]
+
+    def frames(seed: int) -> torch.Tensor:
+        labels, features = _inputs(model, dataset, video, video.num_frames, seed=seed)
+        stream = generate_stream(model.generator, labels, torch.device("cpu"), features=features)
+        return torch.stack([out["fake"] for out in stream])
+
+    first, again, other = frames(0), frames(0), frames(1)
+    assert torch.equal(first, again)
+    change = float((first - other).abs().mean() / first.abs().mean())
+    print(f"seed 0 vs 1: mean |difference| = {change:.2f} x mean |frame|")
+    assert change > 0.05
+
+
+def test_seeds_for_a_model_without_encoder_or_bank_name_the_problem(trained: ProjectPaths, tmp_path: Path) -> None:
+    paths = ProjectPaths.at(tmp_path / "project")
+    shutil.copytree(trained.root, paths.root, ignore=shutil.ignore_patterns("results", "checkpoints", "download"))
+    plain = config(model={"feature_channels": 0}, train={"ema_decay": 0.0}, tracking={"enabled": False})
+    nets, _ = build_networks(plain, 0, None)
+    model_file = paths.model_dir(2) / "model.pt"
+    save_checkpoint(model_file, config=run_config(plain, 0, 1), modules=nets.modules())
+    assert load_model(model_file, torch.device("cpu")).weights == "raw"
+    with pytest.raises(ValueError, match="generate.seeds: .*model.pt has no feature encoder"):
+        generate.run(plain, paths)
+    with_encoder = config(tracking={"enabled": False})
+    nets, _ = build_networks(with_encoder, 0, None)
+    save_checkpoint(model_file, config=run_config(with_encoder, 0, 1), modules=nets.modules())  # no bank
+    with pytest.raises(CheckpointError, match="model.pt: the model has a feature encoder .* but no feature bank"):
+        load_model(model_file, torch.device("cpu"))
+    other = config(model={"feature_channels": 2}, tracking={"enabled": False})
+    save_checkpoint(model_file, config=run_config(other, 0, 1), modules=nets.modules())  # weights of 3 channels
+    with pytest.raises(CheckpointError, match="model.pt: generator_ema weights do not fit"):
+        load_model(model_file, torch.device("cpu"))
