@@ -106,6 +106,7 @@ def ui_command(
     root: RootOption = Path("."),
     port: Annotated[int, typer.Option(help="port to serve on")] = 5000,
     host: Annotated[str, typer.Option(help="address to bind; keep 127.0.0.1 unless you know why")] = "127.0.0.1",
+    workers: Annotated[int | None, typer.Option(help="server worker processes (MLflow's default: 4)")] = None,
 ) -> None:
     """Serve the MLflow UI for this project's runs (Ctrl-C stops it).
 
@@ -115,6 +116,8 @@ def ui_command(
 
     uri = tracking_uri(ProjectPaths.at(root))
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
+    if workers:
+        command += ["--workers", str(workers)]
     if artifacts := local_artifact_root(uri):
         command += ["--artifacts-destination", artifacts]
     typer.echo(f"MLflow UI on http://{host}:{port} (store: {uri})")

@@ -5,9 +5,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipelines.fanout import dask_task_runner, extract_fanout, map_prefect
 from v2v.config import config_from_dict
+from v2v.dvcfile import dvc_md5
 from v2v.paths import ProjectPaths
 from v2v.stages import extract
 
@@ -63,3 +65,23 @@ def test_dask_fanout_matches_sequential(tmp_path: Path, make_video: Callable[...
 def test_map_prefect_maps_only_extract() -> None:
     with pytest.raises(ValueError, match="maps extract_one only"):
         map_prefect(print, [])
+
+
+@pytest.mark.slow  # ~70 s: a Prefect harness, the sample stage and a Dask cluster
+def test_pipeline_fanout_keeps_dvc_lock_current(dvc_project: Path, dvc: Callable[..., str]) -> None:
+    """`v2v pipeline --fanout dask` with the DVC driver: extract on Dask, then `dvc commit`, as `dvc repro` would."""
+    from pipelines.flow import v2v_pipeline
+
+    stages = ["sample", "extract"]
+    assert v2v_pipeline(root=str(dvc_project), stages=stages, driver="dvc", fanout="dask") == [
+        "sample: ran",
+        "extract: ran (dask)",
+    ]
+    lock = yaml.safe_load((dvc_project / "dvc.lock").read_text())
+    (frames,) = [o for o in lock["stages"]["extract"]["outs"] if o["path"] == "data/frames"]
+    assert frames["md5"] == dvc_md5(dvc_project / "data/frames")
+    assert "up to date" in dvc(dvc_project, "status", "extract")
+    assert v2v_pipeline(root=str(dvc_project), stages=stages, driver="dvc", fanout="dask") == [
+        "sample: up to date",
+        "extract: up to date",
+    ]
