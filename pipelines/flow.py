@@ -21,7 +21,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 
-from v2v.config import load_config
+from v2v.config import Config, load_config
 from v2v.dvcfile import load_stages, stage_order
 from v2v.paths import ProjectPaths
 from v2v.stages import STAGES, get_stage
@@ -58,18 +58,37 @@ def run_stage(root: str, stage: str, driver: str, parent_run_id: str | None) -> 
     return f"{stage}: {'up to date' if skipped else 'ran'}"
 
 
+def execute_stage(root: str, stage: str, driver: str, parent_run_id: str | None, fanout: str, cfg: Config) -> str:
+    """Run one stage: its per-video work on Dask when ``fanout == "dask"`` and it has any, else :func:`run_stage`."""
+    from pipelines.fanout import FANOUT_STAGES, run_fanout
+
+    if fanout == "dask" and stage in FANOUT_STAGES:
+        oc = cfg.orchestrate
+        return run_fanout(root, stage, driver, oc.dask_address, oc.dask_workers)
+    return run_stage(root, stage, driver, parent_run_id)
+
+
 @flow(name="v2v-pipeline", log_prints=True)
-def v2v_pipeline(root: str = ".", stages: list[str] | None = None, driver: str = "dvc") -> list[str]:
-    """Run ``stages`` (default: all, in dependency order) of the project at ``root``."""
+def v2v_pipeline(
+    root: str = ".", stages: list[str] | None = None, driver: str = "dvc", fanout: str | None = None
+) -> list[str]:
+    """Run ``stages`` (default: all, in dependency order) of the project at ``root``.
+
+    ``fanout``: ``"dask"`` runs extract's per-video work as mapped tasks on Dask (``orchestrate.dask_*``),
+    ``"none"`` in one process; default ``orchestrate.fanout``.
+    """
     paths = ProjectPaths.at(root)
     cfg = load_config(paths.params)
+    fanout = fanout or cfg.orchestrate.fanout
+    if fanout not in ("none", "dask"):
+        raise ValueError(f"fanout: expected 'none' or 'dask', got {fanout!r}")
     order = stage_order(load_stages(paths.root)) if driver == "dvc" else list(STAGES)
     wanted = [s for s in order if stages is None or s in stages]
     unknown = sorted(set(stages or ()) - set(order))
     if unknown:
         raise ValueError(f"unknown stage(s) {', '.join(unknown)}; stages: {', '.join(order)}")
     with pipeline_run(cfg, paths, driver=f"prefect/{driver}") as parent_run_id:
-        return [run_stage(str(paths.root), name, driver, parent_run_id) for name in wanted]
+        return [execute_stage(str(paths.root), name, driver, parent_run_id, fanout, cfg) for name in wanted]
 
 
 def main() -> None:
@@ -77,8 +96,9 @@ def main() -> None:
     parser.add_argument("--root", default=".", help="project folder")
     parser.add_argument("--stage", action="append", help="run only this stage (repeatable)")
     parser.add_argument("--driver", choices=("dvc", "direct"), default="dvc")
+    parser.add_argument("--fanout", choices=("none", "dask"), default=None, help="default: orchestrate.fanout")
     args = parser.parse_args()
-    v2v_pipeline(root=str(Path(args.root).resolve()), stages=args.stage, driver=args.driver)
+    v2v_pipeline(root=str(Path(args.root).resolve()), stages=args.stage, driver=args.driver, fanout=args.fanout)
 
 
 if __name__ == "__main__":

@@ -106,19 +106,30 @@ TINY_PARAMS = {
 @pytest.fixture
 def dvc_project(tmp_path: Path) -> Path:
     """A throwaway copy of this project (code, dvc.yaml, tiny params) as its own git + DVC repo."""
+    return make_dvc_project(tmp_path / "proj", experiment=f"e2e-{tmp_path.name}")
+
+
+@pytest.fixture(scope="module")
+def module_dvc_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Like ``dvc_project``, but one project shared by the tests of a module (they run in file order on it)."""
+    base = tmp_path_factory.mktemp("module")
+    return make_dvc_project(base / "proj", experiment=f"e2e-{base.name}")
+
+
+def make_dvc_project(root: Path, experiment: str) -> Path:
+    """Copy this project's code and dvc.yaml to ``root`` with tiny params, as its own git + DVC repo."""
     import shutil
     import subprocess
 
     import yaml
 
-    root = tmp_path / "proj"
     shutil.copytree(REPO / "v2v", root / "v2v", ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("dvc.yaml", ".dvcignore"):
         shutil.copy(REPO / name, root / name)
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     for section, values in TINY_PARAMS.items():
         params[section].update(values)
-    params["tracking"]["experiment"] = f"e2e-{tmp_path.name}"
+    params["tracking"]["experiment"] = experiment
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {
         **os.environ,

@@ -11,11 +11,14 @@ from v2v.cli import app
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["params"], ["pipeline"], ["ui"], ["ab"]])
+@pytest.mark.parametrize(
+    "command", [[], ["run"], ["params"], ["pipeline"], ["ui"], ["retrain"], ["serve"], ["compare"], ["ab"]]
+)
 def test_help_everywhere(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0, result.output
     assert "Usage" in result.output
+    assert not command or "Example" in result.output, "every command's help shows examples"
 
 
 def test_params_check_and_list(tmp_path: Path) -> None:

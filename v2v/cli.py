@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal, cast
 
 import typer
 
@@ -76,17 +76,29 @@ def pipeline_command(
     driver: Annotated[
         str, typer.Option(help="'dvc' (dvc repro per stage, skips up-to-date ones) or 'direct' (call the stages)")
     ] = "dvc",
+    fanout: Annotated[
+        str | None,
+        typer.Option(help="'dask': extract's per-video work as tasks on Dask; 'none'; default orchestrate.fanout"),
+    ] = None,
 ) -> None:
     """Run the pipeline as a Prefect flow (no Prefect server needed), grouped under one MLflow run.
 
-    Example: `v2v pipeline --stage sample --stage extract`
+    Examples: `v2v pipeline --stage sample --stage extract`, `v2v pipeline --fanout dask`
     """
     from pipelines.flow import v2v_pipeline
+    from pipelines.serve import PrefectApiError, check_prefect_api
 
     configure_logging()
     if driver not in ("dvc", "direct"):
         raise typer.BadParameter("expected 'dvc' or 'direct'", param_hint="--driver")
-    v2v_pipeline(root=str(ProjectPaths.at(root).root), stages=stage or None, driver=driver)
+    if fanout not in (None, "none", "dask"):
+        raise typer.BadParameter("expected 'none' or 'dask'", param_hint="--fanout")
+    try:
+        check_prefect_api()
+    except PrefectApiError as exc:
+        typer.echo(f"error: pipeline: {exc}", err=True)
+        raise typer.Exit(1) from None
+    v2v_pipeline(root=str(ProjectPaths.at(root).root), stages=stage or None, driver=driver, fanout=fanout)
 
 
 @app.command("ui")
@@ -94,6 +106,7 @@ def ui_command(
     root: RootOption = Path("."),
     port: Annotated[int, typer.Option(help="port to serve on")] = 5000,
     host: Annotated[str, typer.Option(help="address to bind; keep 127.0.0.1 unless you know why")] = "127.0.0.1",
+    workers: Annotated[int | None, typer.Option(help="server worker processes (MLflow's default: 4)")] = None,
 ) -> None:
     """Serve the MLflow UI for this project's runs (Ctrl-C stops it).
 
@@ -103,10 +116,142 @@ def ui_command(
 
     uri = tracking_uri(ProjectPaths.at(root))
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
+    if workers:
+        command += ["--workers", str(workers)]
     if artifacts := local_artifact_root(uri):
         command += ["--artifacts-destination", artifacts]
     typer.echo(f"MLflow UI on http://{host}:{port} (store: {uri})")
     raise typer.Exit(subprocess.call(command, env=os.environ.copy()))
+
+
+def _orchestration_errors() -> tuple[type[Exception], ...]:
+    from pipelines.retrain import RetrainError
+    from pipelines.serve import PrefectApiError
+    from v2v.registry import PromotionError
+    from v2v.tracking import TrackingError
+
+    return (RetrainError, PrefectApiError, PromotionError, TrackingError, ConfigError)
+
+
+@app.command("retrain")
+def retrain_command(
+    root: RootOption = Path("."),
+    force: Annotated[
+        bool, typer.Option("--force", help="run and apply the promotion rule even if nothing changed")
+    ] = False,
+    check: Annotated[bool, typer.Option("--check", help="only report whether retraining would run")] = False,
+) -> None:
+    """Retrain if raw data or params changed (dvc status), then promote the model only if it beats the champion.
+
+    Runs the changed stages and everything downstream with `dvc repro` (as a Prefect flow, no server needed),
+    registers models/scale2 in the MLflow model registry and moves the alias of `promote` in params.yaml when
+    the rule says so. The decision and its reason are logged and tagged on the MLflow run (v2v.retrain.*).
+
+    Examples: `v2v retrain`, `v2v retrain --check`, `v2v retrain --force`
+    """
+    from pipelines.retrain import v2v_retrain
+    from pipelines.serve import check_prefect_api
+
+    configure_logging()
+    try:
+        check_prefect_api()
+        outcome = v2v_retrain(root=str(ProjectPaths.at(root).root), force=force, check_only=check)
+    except _orchestration_errors() as exc:
+        typer.echo(f"error: retrain: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{outcome['decision']}: {outcome['reason']}")
+
+
+@app.command("serve")
+def serve_command(
+    root: RootOption = Path("."),
+    register_only: Annotated[
+        bool, typer.Option("--register-only", help="register the scheduled deployment and return, do not serve")
+    ] = False,
+) -> None:
+    """Serve the retraining flow on the cron schedule of params.yaml (orchestrate.cron) against a Prefect server.
+
+    Needs a running Prefect server: `prefect server start --host 127.0.0.1 --port 4200` in another terminal and
+    `export PREFECT_API_URL=http://127.0.0.1:4200/api`. Ctrl-C stops serving (the schedule is paused).
+
+    Examples: `v2v serve`, `v2v serve --register-only`, then `prefect deployment ls`
+    """
+    from pipelines.serve import register, serve
+
+    configure_logging()
+    paths = ProjectPaths.at(root)
+    try:
+        cfg = load_config(paths.params)
+        oc = cfg.orchestrate
+        if register_only:
+            deployment_id = register(paths.root, cfg)
+            typer.echo(f"registered v2v-retrain/{oc.deployment} ({deployment_id}): cron {oc.cron!r} {oc.timezone}")
+            return
+        typer.echo(f"serving v2v-retrain/{oc.deployment}: cron {oc.cron!r} {oc.timezone} (Ctrl-C stops)")
+        serve(paths.root, cfg)
+    except _orchestration_errors() as exc:
+        typer.echo(f"error: serve: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command("compare")
+def compare_command(
+    root: RootOption = Path("."),
+    metric: Annotated[
+        str | None,
+        typer.Option(
+            help="rank by this metric, <stage>.<name> (default: the promote rule's, e.g. evaluate.warp_error)"
+        ),
+    ] = None,
+    mode: Annotated[str | None, typer.Option(help="'min' or 'max': which is better (default: promote.mode)")] = None,
+    run: Annotated[
+        list[str] | None, typer.Option("--run", help="compare these run ids or id prefixes (repeatable)")
+    ] = None,
+    last: Annotated[int, typer.Option(help="without --run: the latest N pipeline runs")] = 10,
+    show: Annotated[
+        list[str] | None, typer.Option("--show", help="metric columns to show, glob patterns (repeatable; '*': all)")
+    ] = None,
+    all_params: Annotated[
+        bool, typer.Option("--all-params", help="list every param, not only those that differ")
+    ] = False,
+    experiment: Annotated[str | None, typer.Option(help="MLflow experiment (default: tracking.experiment)")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or markdown")] = "table",
+    output: Annotated[Path | None, typer.Option("--output", help="write to this file instead of printing")] = None,
+) -> None:
+    """Compare pipeline runs from MLflow: the params that differ, key metrics, and the best run by a metric.
+
+    Examples:
+      `v2v compare`
+      `v2v compare --metric train_scale2.loss_g_total --mode min --last 5`
+      `v2v compare --run 1a2b3c --run 4d5e6f --show 'extract.*' --format markdown --output runs.md`
+    """
+    from v2v import compare as cmp
+    from v2v.io.atomic import write_text
+    from v2v.tracking import TrackingError, open_client, tracking_uri
+
+    if fmt not in ("table", "csv", "markdown"):
+        raise typer.BadParameter("expected table, csv or markdown", param_hint="--format")
+    if mode not in (None, "min", "max"):
+        raise typer.BadParameter("expected min or max", param_hint="--mode")
+    paths = ProjectPaths.at(root)
+    errors: tuple[type[Exception], ...] = (ConfigError, TrackingError, cmp.CompareError)
+    try:
+        cfg = load_config(paths.params)
+        chosen = metric or f"{Path(cfg.promote.metrics_file).stem}.{cfg.promote.metric}"
+        runs = cmp.load_runs(
+            open_client(tracking_uri(paths)), experiment or cfg.tracking.experiment, run_ids=run or (), last=last
+        )
+        better = cast(Literal["min", "max"], mode or cfg.promote.mode)
+        table = cmp.compare(runs, chosen, better, show=show or cmp.DEFAULT_SHOW, all_params=all_params)
+    except errors as exc:
+        typer.echo(f"error: compare: {exc}", err=True)
+        raise typer.Exit(1) from None
+    text = cmp.render(table, cast(cmp.Format, fmt))
+    if output:
+        write_text(output, text)
+        typer.echo(f"wrote {output} ({len(runs)} runs; {table.summary()})")
+    else:
+        typer.echo(text, nl=False)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -429,6 +430,52 @@ class TrackingConfig:
     )
 
 
+_CRON_ITEM = r"(\*|(\d+|[A-Za-z]{3})(-(\d+|[A-Za-z]{3}))?)(/\d+)?(#\d)?"
+_CRON_FIELD = re.compile(rf"^{_CRON_ITEM}(,{_CRON_ITEM})*$")
+
+
+def cron_expression(value: Any) -> str | None:
+    """Five cron fields (minute hour day-of-month month day-of-week); Prefect checks the values when serving."""
+    fields = str(value).split()
+    if len(fields) == 5 and all(_CRON_FIELD.match(f) for f in fields):
+        return None
+    return f"expected a cron expression of 5 fields like '0 3 * * *' (03:00 every day), got {value!r}"
+
+
+@dataclass(frozen=True)
+class OrchestrateConfig:
+    """Prefect runs: ``v2v pipeline``, ``v2v retrain`` and the scheduled ``v2v serve`` (no DVC stage reads these)."""
+
+    cron: str = param(
+        "0 3 * * *", "when the served retraining deployment runs (cron: min hour day month weekday)", cron_expression
+    )
+    timezone: str = param("UTC", "time zone of the cron schedule (IANA name, e.g. Europe/Berlin)", non_empty)
+    deployment: str = param("v2v-retrain", "name of the Prefect deployment that `v2v serve` registers", non_empty)
+    fanout: Literal["none", "dask"] = param(
+        "none", "per-video preprocessing (extract) in Prefect runs: 'none' (one process) or 'dask' (mapped tasks)"
+    )
+    dask_address: str | None = param(
+        None, "fanout dask: scheduler address of a running cluster (tcp://host:8786); null starts a LocalCluster"
+    )
+    dask_workers: int = param(2, "fanout dask with no address: worker processes of the LocalCluster", in_range(1, 1024))
+
+
+@dataclass(frozen=True)
+class PromoteConfig:
+    """After a retraining: register the final model in the MLflow registry and move the alias only if it is better."""
+
+    model_name: str = param("v2v-generator", "registered model name in the MLflow model registry", non_empty)
+    alias: str = param("champion", "registry alias of the model in use; moved only when the rule says so", non_empty)
+    metrics_file: str = param(
+        "metrics/evaluate.json", "DVC metrics file (JSON) holding the metric the rule compares", non_empty
+    )
+    metric: str = param("warp_error", "key in metrics_file (dots for nested keys) the rule compares", non_empty)
+    mode: Literal["min", "max"] = param("min", "'min': lower is better (errors, FID); 'max': higher is better")
+    min_delta: float = param(
+        0.0, "promote only when the new value beats the champion's by more than this (absolute)", non_negative
+    )
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything in ``params.yaml``."""
@@ -448,6 +495,8 @@ class Config:
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    orchestrate: OrchestrateConfig = field(default_factory=OrchestrateConfig)
+    promote: PromoteConfig = field(default_factory=PromoteConfig)
 
 
 def _type_name(tp: Any) -> str:

@@ -37,6 +37,57 @@ log = logging.getLogger(__name__)
 PARENT_ENV = "V2V_PARENT_RUN_ID"
 PIPELINE_KEY_ENV = "V2V_PIPELINE_KEY"
 PIPELINE_KEY_TAG = "v2v.pipeline_key"
+PARAMS_PER_BATCH = 100  # MLflow accepts at most 100 params per log_batch call
+KNOWN_SCHEMES = ("sqlite", "file", "http", "https", "postgresql", "mysql", "mssql", "databricks")
+
+
+class TrackingError(RuntimeError):
+    """The MLflow store cannot be used; the message names the URI and what to do."""
+
+
+def check_tracking_uri(uri: str, timeout: float = 5.0) -> None:
+    """Fail fast, naming ``uri``, when it has an unknown scheme or names a server that does not answer.
+
+    MLflow itself retries an unreachable server for minutes before giving up; this probes its
+    ``/health`` endpoint once with a short timeout instead.
+    """
+    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower() if "://" in uri or uri.startswith("sqlite:") else "file"
+    if scheme not in KNOWN_SCHEMES:
+        raise TrackingError(
+            f"MLflow tracking URI {uri!r} has an unknown scheme {scheme!r}; use sqlite:///path/mlflow.db, "
+            "http://host:port of an MLflow server, or unset MLFLOW_TRACKING_URI to use the project's mlruns/mlflow.db"
+        )
+    if scheme in ("http", "https"):
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
+                response.read()
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise TrackingError(
+                f"MLflow tracking server {uri} is not reachable ({reason}); start it (`v2v ui --port PORT`, or "
+                "`mlflow server --host 127.0.0.1 --port PORT --backend-store-uri sqlite:///mlruns/mlflow.db`) "
+                "or unset MLFLOW_TRACKING_URI to use the project's embedded store mlruns/mlflow.db"
+            ) from None
+
+
+def open_client(uri: str) -> Any:
+    """An ``MlflowClient`` for ``uri`` after :func:`check_tracking_uri`."""
+    from mlflow import MlflowClient
+
+    check_tracking_uri(uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def log_params_batched(client: Any, run_id: str, params: Mapping[str, Any]) -> None:
+    """Log ``params`` (any number) on a run, 100 per request."""
+    from mlflow.entities import Param
+
+    items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+    for start in range(0, len(items), PARAMS_PER_BATCH):
+        client.log_batch(run_id, params=items[start : start + PARAMS_PER_BATCH])
 
 
 def tracking_uri(paths: ProjectPaths) -> str:
@@ -181,13 +232,12 @@ def pipeline_run(cfg: Config, paths: ProjectPaths, driver: str) -> Iterator[str 
     if not cfg.tracking.enabled:
         yield None
         return
-    from mlflow import MlflowClient
-
     uri = tracking_uri(paths)
-    client = MlflowClient(tracking_uri=uri)
+    client = open_client(uri)
     experiment_id = _experiment_id(client, cfg.tracking.experiment, paths, uri)
     tags = {"v2v.driver": driver, **git_state(paths.root)}
     run = client.create_run(experiment_id, run_name=f"pipeline {time.strftime('%Y-%m-%d %H:%M:%S')}", tags=tags)
+    log_params_batched(client, run.info.run_id, flatten(to_dict(cfg)))  # every param, for `v2v compare`
     previous = os.environ.get(PARENT_ENV)
     os.environ[PARENT_ENV] = run.info.run_id
     try:
@@ -204,7 +254,9 @@ def pipeline_run(cfg: Config, paths: ProjectPaths, driver: str) -> Iterator[str 
     client.set_terminated(run.info.run_id, "FINISHED")
 
 
-def _parent_run(client: Any, experiment_id: str, tags: Mapping[str, str]) -> str | None:
+def _parent_run(
+    client: Any, experiment_id: str, tags: Mapping[str, str], params: Mapping[str, Any] | None = None
+) -> str | None:
     if os.environ.get(PARENT_ENV):
         return os.environ[PARENT_ENV]
     key = dvc_pipeline_key()
@@ -218,6 +270,8 @@ def _parent_run(client: Any, experiment_id: str, tags: Mapping[str, str]) -> str
         run_name=f"pipeline {time.strftime('%Y-%m-%d %H:%M:%S')}",
         tags={PIPELINE_KEY_TAG: key, "v2v.driver": "dvc repro", **tags},
     )
+    if params:
+        log_params_batched(client, run.info.run_id, flatten(params))  # every param, for `v2v compare`
     return str(run.info.run_id)
 
 
@@ -230,14 +284,12 @@ def stage_run(stage: str, cfg: Config, paths: ProjectPaths, sections: tuple[str,
     if not cfg.tracking.enabled:
         yield StageRun(None, None)
         return
-    from mlflow import MlflowClient
-
     uri = tracking_uri(paths)
-    client = MlflowClient(tracking_uri=uri)
+    client = open_client(uri)
     experiment_id = _experiment_id(client, cfg.tracking.experiment, paths, uri)
     git = git_state(paths.root)
-    parent = _parent_run(client, experiment_id, git)
     params_dict = to_dict(cfg)
+    parent = _parent_run(client, experiment_id, git, params_dict)
     tags = {"v2v.stage": stage, **git, **stage_inputs(paths, stage, params_dict)}
     if parent:
         tags["mlflow.parentRunId"] = parent

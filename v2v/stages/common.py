@@ -12,13 +12,14 @@ from v2v.config import Config, ConfigError, load_config
 from v2v.io.video import VideoError
 from v2v.ops.device import DeviceError
 from v2v.paths import ProjectPaths
+from v2v.tracking import TrackingError
 
 
 class StageError(RuntimeError):
     """A stage could not complete; the message says which inputs failed and what to do."""
 
 
-USER_ERRORS = (ConfigError, StageError, VideoError, DeviceError, FileNotFoundError, NotADirectoryError)
+USER_ERRORS = (ConfigError, StageError, VideoError, DeviceError, FileNotFoundError, NotADirectoryError, TrackingError)
 
 
 def configure_logging() -> None:

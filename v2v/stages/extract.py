@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,12 @@ from tqdm import tqdm
 from v2v.config import Config
 from v2v.io.atomic import remove_stale_temporaries, write_json
 from v2v.io.files import file_sha256
-from v2v.io.video import VideoError, check_readable
+from v2v.io.video import Decoder, VideoError, check_readable
 from v2v.paths import ProjectPaths
 from v2v.preprocess.extract import (
     META_FILE,
     FrameSpec,
+    VideoSource,
     discover_videos,
     extract_video,
     fingerprint,
@@ -58,8 +60,50 @@ def frame_spec(cfg: Config) -> FrameSpec:
     )
 
 
-def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
-    """Extract every input video; returns the metrics written to ``metrics/extract.json``."""
+# How the per-video work is spread: ``map_videos(extract_one, sources, **constants)`` returns one result per
+# source, in order. The default runs them one after the other here; pipelines/fanout.py maps them as Prefect
+# tasks on a Dask cluster.
+MapVideos = Callable[..., list[dict[str, Any]]]
+
+
+def map_sequential(
+    function: Callable[..., dict[str, Any]], sources: list[VideoSource], **constants: Any
+) -> list[dict[str, Any]]:
+    return [function(src, **constants) for src in tqdm(sources, desc="extract", unit="video")]
+
+
+def extract_one(
+    source: VideoSource,  # the video
+    frames_dir: Path,  # its frames go to frames_dir/<video_id>/ (atomically)
+    spec: FrameSpec,  # what the frames look like
+    decoder: Decoder,  # extract.decoder
+    writer_threads: int,  # extract.writer_threads
+    progress: bool = True,  # per-frame progress bar
+) -> dict[str, Any]:
+    """Extract one video, or reuse its folder when the fingerprint matches.
+
+    Returns ``{"meta": meta.json content, "reused": bool}``, or ``{"error": {...}}`` naming the video when it
+    cannot be read (the other videos go on).
+    """
+    dest = frames_dir / source.video_id
+    try:
+        sha = file_sha256(check_readable(source.path))
+        reused = is_up_to_date(dest, fingerprint(sha, spec, decoder))
+        meta = read_meta(dest) if reused else extract_video(source, dest, spec, decoder, writer_threads, sha, progress)
+        if meta["split"] != source.split:  # the split is not part of the fingerprint
+            meta["split"] = source.split
+            write_json(dest / META_FILE, meta)
+        return {"meta": meta, "reused": reused}
+    except (VideoError, OSError, ValueError) as exc:
+        log.error("%s", exc)
+        return {"error": {"source": str(source.path), "video_id": source.video_id, "error": str(exc)}}
+
+
+def run(cfg: Config, paths: ProjectPaths, map_videos: MapVideos | None = None) -> dict[str, Any]:
+    """Extract every input video; returns the metrics written to ``metrics/extract.json``.
+
+    ``map_videos`` spreads the per-video work (default: :func:`map_sequential`, in this process).
+    """
     ex = cfg.extract
     spec = frame_spec(cfg)
     with stage_run("extract", cfg, paths, ("extract",)) as tracker:
@@ -72,25 +116,17 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
         paths.frames.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(paths.frames)
 
-        done: list[dict[str, Any]] = []
-        failed: list[dict[str, str]] = []
-        reused = 0
-        for src in tqdm(sources, desc="extract", unit="video"):
-            dest = paths.frames / src.video_id
-            try:
-                sha = file_sha256(check_readable(src.path))
-                if is_up_to_date(dest, fingerprint(sha, spec, ex.decoder)):
-                    meta = read_meta(dest)
-                    reused += 1
-                else:
-                    meta = extract_video(src, dest, spec, ex.decoder, ex.writer_threads, sha)
-                if meta["split"] != src.split:  # the split is not part of the fingerprint
-                    meta["split"] = src.split
-                    write_json(dest / META_FILE, meta)
-                done.append(meta)
-            except (VideoError, OSError, ValueError) as exc:
-                log.error("%s", exc)
-                failed.append({"source": str(src.path), "video_id": src.video_id, "error": str(exc)})
+        results = (map_videos or map_sequential)(
+            extract_one,
+            sources,
+            frames_dir=paths.frames,
+            spec=spec,
+            decoder=ex.decoder,
+            writer_threads=ex.writer_threads,
+        )
+        done: list[dict[str, Any]] = [r["meta"] for r in results if "meta" in r]
+        failed: list[dict[str, str]] = [r["error"] for r in results if "error" in r]
+        reused = sum(bool(r.get("reused")) for r in results)
 
         current = {src.video_id for src in sources}
         for child in paths.frames.iterdir():

@@ -1,0 +1,206 @@
+"""The MLflow model registry: register a trained generator, and the promotion rule that moves the champion alias.
+
+A registered version is an MLflow ``pyfunc`` model whose artifacts are the training stage's own files
+(``model.pt``: state dicts + config, ``config.json``), with an honest signature: the input is the
+per-frame generator conditions of one video, ``(T, C, H, W)`` float32 (C from the model config: one-hot
+labels + instance boundaries, or edge/pose maps), the output its synthesised frames ``(T, 3, H, W)``
+in [-1, 1], generated from the conditions alone as the ``generate`` stage does. Loading it needs this
+package (``v2v``) importable, since the networks are defined here::
+
+    model = mlflow.pyfunc.load_model("models:/v2v-generator@champion")
+    frames = model.predict(conditions)  # numpy (T, C, H, W) float32 -> (T, 3, H, W)
+
+The promotion rule (``promote`` in ``params.yaml``) compares one metric of the new model with the
+champion's and moves the alias only when the new one is better by more than ``min_delta``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import mlflow.pyfunc
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+METRIC_TAG = "v2v.metric."  # model version tags: v2v.metric.<key> = value, one per metric of the metrics file
+LOCK_TAG = "v2v.dvc_lock_md5"  # md5 of dvc.lock when the version was evaluated (what "nothing changed" compares)
+PROMOTED_TAG = "v2v.promoted"  # "true" when the rule moved the alias to this version
+MODEL_FILES = ("model.pt", "config.json")
+
+
+class PromotionError(RuntimeError):
+    """The promotion rule cannot be applied (missing metrics file or key); the message names them."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the promotion rule decided and why."""
+
+    promote: bool
+    reason: str
+    value: float | None  # the new model's metric
+    champion_value: float | None  # the champion's metric (None: no champion, or it lacks the metric)
+    champion_version: str | None
+
+
+def read_metric(metrics_file: Path, key: str) -> float:
+    """The number at ``key`` (dots for nested keys) of the JSON ``metrics_file``."""
+    if not metrics_file.is_file():
+        raise PromotionError(
+            f"{metrics_file}: metrics file not found; the pipeline should write it (promote.metrics_file names a "
+            "stage's DVC metrics file, e.g. metrics/evaluate.json)"
+        )
+    node: Any = json.loads(metrics_file.read_text(encoding="utf-8"))
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            found = ", ".join(sorted(flat_metrics(json.loads(metrics_file.read_text(encoding="utf-8")))))
+            raise PromotionError(f"{metrics_file}: no metric {key!r} (promote.metric); it has: {found}")
+        node = node[part]
+    if isinstance(node, bool) or not isinstance(node, int | float):
+        raise PromotionError(f"{metrics_file}: {key!r} is {node!r}, not a number (promote.metric)")
+    return float(node)
+
+
+def flat_metrics(data: Any, prefix: str = "") -> dict[str, float]:
+    """Every number of a metrics JSON, with dotted keys (``{"a": {"b": 1}}`` → ``{"a.b": 1.0}``)."""
+    out: dict[str, float] = {}
+    if isinstance(data, dict):
+        for key, value in data.items():
+            out.update(flat_metrics(value, f"{prefix}{key}."))
+    elif isinstance(data, int | float) and not isinstance(data, bool):
+        out[prefix.rstrip(".")] = float(data)
+    return out
+
+
+def decide(
+    value: float,  # the new model's metric
+    champion_value: float | None,  # the champion's (None: there is no champion, or it lacks this metric)
+    champion_version: str | None,  # registry version of the champion (None: no champion)
+    metric: str,  # metric name, for the reason
+    mode: Literal["min", "max"],  # "min": lower is better
+    min_delta: float,  # the improvement must exceed this
+) -> Decision:
+    """The promotion rule: promote only a finite value that beats the champion's by more than ``min_delta``."""
+    better = "lower" if mode == "min" else "higher"
+    if not math.isfinite(value):
+        return Decision(False, f"{metric}={value} is not a finite number", value, champion_value, champion_version)
+    if champion_version is None:
+        return Decision(True, f"no champion yet; {metric}={value:.6g}", value, None, None)
+    if champion_value is None or not math.isfinite(champion_value):
+        return Decision(
+            False,
+            f"champion v{champion_version} has no {metric} to compare with; move the alias by hand if this model "
+            "should replace it",
+            value,
+            champion_value,
+            champion_version,
+        )
+    gain = champion_value - value if mode == "min" else value - champion_value
+    verdict = f"{metric}={value:.6g} vs champion v{champion_version} {champion_value:.6g} ({better} is better"
+    verdict += f", gain {gain:.6g}, min_delta {min_delta:g})"
+    if gain > min_delta:
+        return Decision(True, f"better: {verdict}", value, champion_value, champion_version)
+    return Decision(False, f"not better: {verdict}", value, champion_value, champion_version)
+
+
+class GeneratorModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
+    """pyfunc wrapper: generator conditions ``(T, C, H, W)`` → synthesised frames ``(T, 3, H, W)`` in [-1, 1]."""
+
+    def load_context(self, context: Any) -> None:
+        import torch
+
+        from v2v.generation.synthesis import load_generator
+
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.generator, self.config = load_generator(Path(context.artifacts["model"]), self.device)
+
+    def predict(self, context: Any, model_input: np.ndarray, params: dict[str, Any] | None = None) -> np.ndarray:
+        import torch
+
+        from v2v.generation.synthesis import generate_stream
+
+        conditions = torch.from_numpy(np.ascontiguousarray(model_input, dtype=np.float32))
+        frames = [out["fake"].float().cpu().numpy() for out in generate_stream(self.generator, conditions, self.device)]
+        return np.stack(frames)
+
+
+def signature(config: dict[str, Any]) -> Any:
+    """Input ``(T, C, H, W)`` float32 with C from the model config; output ``(T, 3, H, W)`` float32."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import Schema, TensorSpec
+
+    from v2v.data.clips import condition_channels
+    from v2v.models.presets import ModelPreset
+
+    fields: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in config["model"].items()}
+    preset = ModelPreset(**fields)
+    task = config["train"]["task"]
+    channels = preset.label_channels if task == "street" else condition_channels(task, preset.label_classes)
+    return ModelSignature(
+        inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, channels, -1, -1))]),
+        outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, preset.image_channels, -1, -1))]),
+    )
+
+
+def pip_requirements() -> list[str]:
+    """The installed versions of what loading the model needs (besides this package)."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in ("torch", "numpy", "opencv-python-headless", "mlflow")]
+
+
+def champion(client: Any, model_name: str, alias: str) -> Any | None:
+    """The model version ``alias`` points at, or None (no such model or alias yet)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(model_name, alias)
+    except MlflowException as exc:
+        if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code) or "not found" in str(exc):
+            return None
+        raise
+
+
+def register(
+    uri: str,  # MLflow tracking (and registry) URI
+    run_id: str,  # the MLflow run the model is logged under (the retraining's parent run)
+    model_dir: Path,  # the training stage's output folder (model.pt + config.json)
+    model_name: str,  # registered model name
+    metrics: dict[str, float],  # the evaluation metrics: version tags and description
+    tags: dict[str, str],  # further version tags (dvc.lock md5, model md5, ...)
+    description: str,  # shown on the version page
+) -> str:
+    """Log the model as a pyfunc under ``run_id`` and register it; returns the new version number."""
+    missing = [f for f in MODEL_FILES if not (model_dir / f).is_file()]
+    if missing:
+        raise PromotionError(f"{model_dir}: missing {', '.join(missing)}; the training stages write them")
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    mlflow.set_tracking_uri(uri)  # the fluent API logs the model; this process uses the project's store anyway
+    mlflow.set_registry_uri(uri)
+    info = _log_model(run_id, model_dir, model_name, config)
+    version = str(info.registered_model_version)
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    for key, value in {**{METRIC_TAG + k: v for k, v in metrics.items()}, **tags}.items():
+        client.set_model_version_tag(model_name, version, key, str(value))
+    client.update_model_version(model_name, version, description=description)
+    return version
+
+
+def _log_model(run_id: str, model_dir: Path, model_name: str, config: dict[str, Any]) -> Any:
+    with mlflow.start_run(run_id=run_id):
+        info = mlflow.pyfunc.log_model(
+            name="generator",
+            python_model=GeneratorModel(),
+            artifacts={"model": str(model_dir / "model.pt"), "config": str(model_dir / "config.json")},
+            signature=signature(config),
+            pip_requirements=pip_requirements(),
+            registered_model_name=model_name,
+            metadata={"v2v.task": config["train"]["task"], "v2v.scales": config["scale"] + 1},
+        )
+    return info
