@@ -34,8 +34,22 @@ from v2v.stages import extract
 FANOUT_STAGES = ("extract",)  # stages whose per-video work can fan out
 
 
+def prefect_api_url() -> str:
+    """The API this process reports to: PREFECT_API_URL, or the temporary server Prefect started for it."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return str(client.api_url)
+
+
 def dask_task_runner(address: str | None, workers: int) -> DaskTaskRunner:
-    """A runner on the Dask scheduler at ``address``, or on a new LocalCluster of ``workers`` processes."""
+    """A runner on the Dask scheduler at ``address``, or on a new LocalCluster of ``workers`` processes.
+
+    LocalCluster workers report their task runs to this process's Prefect API (without it, each worker
+    would start a temporary Prefect server of its own: ~20 s each, and the task runs lost with it). Workers
+    of a cluster at ``address`` need ``PREFECT_API_URL`` of a Prefect server they can reach in their own
+    environment.
+    """
     if address:
         return DaskTaskRunner(address=address)
     return DaskTaskRunner(
@@ -46,6 +60,7 @@ def dask_task_runner(address: str | None, workers: int) -> DaskTaskRunner:
             "processes": True,
             "host": "127.0.0.1",
             "dashboard_address": None,
+            "env": {"PREFECT_API_URL": prefect_api_url()},
         },
     )
 

@@ -229,7 +229,8 @@ def v2v_retrain(root: str = ".", force: bool = False, check_only: bool = False) 
         client = open_client(tracking_uri(paths))
         client.set_tag(parent_run_id, "v2v.retrain.stages", ", ".join(wanted) or "-")
         results = []
-        for stage in wanted:
+        for number, stage in enumerate(wanted, 1):
+            logger.info("[%d/%d] %s", number, len(wanted), stage)
             try:
                 results.append(execute_stage(str(paths.root), stage, "dvc", parent_run_id, cfg.orchestrate.fanout, cfg))
             except Exception as exc:

@@ -1,6 +1,7 @@
 """Per-video extract fan-out on a local Dask cluster (2 workers) writes exactly what the sequential stage writes."""
 
 import hashlib
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,19 +25,26 @@ def file_hashes(folder: Path) -> dict[str, str]:
     }
 
 
-def make_project(root: Path, make_video: Callable[..., Path], bad: bool = False) -> ProjectPaths:
-    for name, seed in VIDEOS.items():
-        make_video(root / "videos" / name, num_frames=7, width=96, height=64, seed=seed)
-    if bad:
-        (root / "videos" / "broken.mp4").write_text("not a video")
+def make_project(root: Path, videos: Path) -> ProjectPaths:
+    shutil.copytree(videos, root / "videos")  # the same input bytes in both projects
     params = "extract:\n  input_dir: videos\n  width: 64\n  height: 32\n  on_error: skip\ntracking:\n  enabled: false\n"
     (root / "params.yaml").write_text(params)
     return ProjectPaths.at(root)
 
 
+def differences(a: Path, b: Path) -> str:
+    """Which videos' folders differ, with both meta.json (decoder, source hash): for the failure message."""
+    ha, hb = file_hashes(a), file_hashes(b)
+    videos = sorted({k.split("/")[0] for k in set(ha) ^ set(hb) | {k for k in ha if ha[k] != hb.get(k)}})
+    return "\n".join(f"{v}: {(a / v / 'meta.json').read_text()} vs {(b / v / 'meta.json').read_text()}" for v in videos)
+
+
 def test_dask_fanout_matches_sequential(tmp_path: Path, make_video: Callable[..., Path]) -> None:
-    sequential = make_project(tmp_path / "seq", make_video, bad=True)
-    fanned = make_project(tmp_path / "dask", make_video, bad=True)
+    for name, seed in VIDEOS.items():
+        make_video(tmp_path / "videos" / name, num_frames=7, width=96, height=64, seed=seed)
+    (tmp_path / "videos" / "broken.mp4").write_text("not a video")
+    sequential = make_project(tmp_path / "seq", tmp_path / "videos")
+    fanned = make_project(tmp_path / "dask", tmp_path / "videos")
     cfg = config_from_dict(
         {
             "extract": {"input_dir": "videos", "width": 64, "height": 32, "on_error": "skip"},
@@ -55,7 +63,8 @@ def test_dask_fanout_matches_sequential(tmp_path: Path, make_video: Callable[...
     hashes = file_hashes(fanned.frames)
     assert len([p for p in hashes if p.endswith(".jpg")]) == 5 * 7
     assert hashes.pop("index.json") != ""  # it names the broken video by its absolute path: compared below
-    assert hashes == {k: v for k, v in file_hashes(sequential.frames).items() if k != "index.json"}  # byte for byte
+    expected_hashes = {k: v for k, v in file_hashes(sequential.frames).items() if k != "index.json"}
+    assert hashes == expected_hashes, differences(fanned.frames, sequential.frames)  # byte for byte
     index = fanned.frames_index.read_text().replace(str(fanned.root), "ROOT")
     assert index == sequential.frames_index.read_text().replace(str(sequential.root), "ROOT")
     assert "broken.mp4: cannot decode" in index

@@ -15,13 +15,18 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     DeploymentFilter,
     DeploymentFilterId,
     FlowRunFilter,
     FlowRunFilterDeploymentId,
+    LogFilter,
+    LogFilterFlowRunId,
 )
+from prefect.deployments import run_deployment
+from prefect.exceptions import ObjectNotFound
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from typer.testing import CliRunner
 
@@ -29,6 +34,7 @@ from pipelines.serve import register
 from v2v.cli import app
 from v2v.config import load_config
 
+REPO = Path(__file__).resolve().parents[2]
 SERVER_STARTUP_S = 180  # 5-11 s on a quiet machine; more when the machine is busy
 SCHEDULER_WAIT_S = 90  # the server's scheduler for recently changed deployments runs every few seconds
 
@@ -146,3 +152,37 @@ def test_prefect_errors_name_the_url_and_what_to_do(tmp_path: Path) -> None:
     with temporary_settings(restore_defaults={PREFECT_API_URL}):
         result = runner.invoke(app, ["serve", "--root", str(root)])
         assert result.exit_code == 1 and "cron schedules need a running Prefect server" in result.output
+
+
+@pytest.mark.slow  # ~1-2 min: `v2v serve` starts, polls the server, runs the flow in a subprocess
+def test_served_deployment_executes_runs(dvc_project: Path, prefect_server: str) -> None:
+    """`v2v serve` registers the deployment and executes its runs (here an ad-hoc run, as a schedule would start)."""
+    params = yaml.safe_load((dvc_project / "params.yaml").read_text())
+    params["orchestrate"]["deployment"] = "served"
+    (dvc_project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {**os.environ, "PREFECT_API_URL": prefect_server}
+    command = [sys.executable, "-m", "v2v", "serve", "--root", str(dvc_project)]
+    log = (dvc_project / "serve.log").open("w")
+    serving = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        with get_client(sync_client=True) as client:
+            deadline = time.monotonic() + SERVER_STARTUP_S
+            while True:
+                assert serving.poll() is None, (dvc_project / "serve.log").read_text()[-3000:]
+                try:
+                    deployment = client.read_deployment_by_name("v2v-retrain/served")
+                    break
+                except ObjectNotFound:
+                    assert time.monotonic() < deadline, "v2v serve registered no deployment"
+                    time.sleep(2)
+        flow_run = run_deployment(deployment.id, parameters={"check_only": True}, timeout=SERVER_STARTUP_S)
+        assert flow_run.state is not None and flow_run.state.is_completed(), flow_run.state
+        with get_client(sync_client=True) as client:
+            logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run.id])))
+        assert any("check only: would run sample, extract" in entry.message for entry in logs), [
+            entry.message for entry in logs
+        ]
+    finally:
+        os.killpg(serving.pid, signal.SIGINT)  # Ctrl-C: the runner pauses the schedule and exits
+        serving.wait(timeout=60)
+        log.close()
