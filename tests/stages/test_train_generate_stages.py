@@ -16,11 +16,10 @@ from support import small_config
 from v2v.config import Config
 from v2v.data.clips import ClipDataset
 from v2v.dvcfile import dvc_md5
-from v2v.generation.synthesis import generate_stream, load_model
+from v2v.generation.synthesis import generate_stream, load_model, video_inputs
 from v2v.models.encoder import FeatureBank
 from v2v.paths import ProjectPaths
 from v2v.stages import flow, generate, segment
-from v2v.stages.generate import _inputs
 from v2v.stages.train import run_scale
 from v2v.training.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from v2v.training.loop import build_networks, run_config
@@ -112,7 +111,7 @@ def test_the_seed_alone_decides_the_appearance(trained: ProjectPaths) -> None:
     video = dataset.videos[0]
 
     def frames(seed: int) -> torch.Tensor:
-        labels, features = _inputs(model, dataset, video, video.num_frames, seed=seed)
+        labels, features = video_inputs(model, dataset, video, video.num_frames, seed=seed)
         stream = generate_stream(model.generator, labels, torch.device("cpu"), features=features)
         return torch.stack([out["fake"] for out in stream])
 
