@@ -30,8 +30,13 @@ train_scale(cfg, 0, ds, Path(sys.argv[2]), Path(sys.argv[2]) / "work", progress=
 def test_two_processes_match_one(
     street_project: ProjectPaths, train_config: Callable, clip_dataset: Callable, tmp_path: Path
 ) -> None:
-    # instance norm: batch norm statistics would differ between a batch of 2 and two batches of 1
-    cfg = train_config(model={"norm": "instance"}, train={"batch_size": 2}, train_scale0={"epochs": 1})
+    # instance norm: batch norm statistics would differ between a batch of 2 and two batches of 1;
+    # with the feature encoder E (its gradients are averaged too) and the moving averages
+    cfg = train_config(
+        model={"norm": "instance", "feature_channels": 3},
+        train={"batch_size": 2, "ema_decay": 0.5},
+        train_scale0={"epochs": 1},
+    )
     train_scale(cfg, 0, clip_dataset(street_project, cfg), tmp_path / "one", tmp_path / "one" / "work", progress=False)
 
     per_process = to_dict(cfg)
@@ -52,6 +57,7 @@ def test_two_processes_match_one(
     one = torch.load(tmp_path / "one" / MODEL_FILE, weights_only=True)
     two = torch.load(tmp_path / "two" / MODEL_FILE, weights_only=True)
     assert one["step"] == two["step"] == 1
+    assert set(one["modules"]) == set(two["modules"]) >= {"encoder", "encoder_ema", "generator_ema"}
     lr = cfg.train.lr
     for net, weights in one["modules"].items():
         diff = torch.cat(

@@ -63,6 +63,8 @@ def test_resume_gives_the_same_weights(
     initial = build_networks(cfg, 0, None)[0].generator.state_dict()[key]
     assert not torch.equal(a["generator_ema"][key], a["generator"][key])
     assert not torch.equal(a["generator_ema"][key], initial)
+    stats = [k for k in a["generator"] if k.endswith("running_mean")]
+    assert stats and all(not torch.equal(a["generator_ema"][k], a["generator"][k]) for k in stats)  # re-estimated
     bank_a, bank_b = (torch.load(p / MODEL_FILE, weights_only=True)["extra"] for p in (tmp_path / "a", tmp_path / "b"))
     assert bank_a["generator_weights"] == "ema" and bank_a["feature_clusters"] == 3
     assert bank_a["feature_bank"].keys() == bank_b["feature_bank"].keys() and len(bank_a["feature_bank"]) > 2

@@ -16,6 +16,7 @@ file holds the trained and the averaged weights, and the feature bank.
 
 Scale growth: scale s+1 starts from scale s's model: G's coarser scales, E, the discriminators and
 the averaged copies (the new enhancer starts from its fresh initialisation in both G and its average).
+The model file's averaged copies have their batch-norm statistics re-estimated on the training clips.
 While ``freeze_coarse_epochs`` holds the coarser scales, E is held too (it was trained with them).
 """
 
@@ -53,7 +54,7 @@ from v2v.models.presets import (
 )
 from v2v.training import distributed
 from v2v.training.checkpoint import latest_checkpoint, load_checkpoint, read_checkpoint, save_checkpoint, step_path
-from v2v.training.ema import ema_copy, update_ema
+from v2v.training.ema import ema_copy, recalibrate_batch_norm, update_ema
 from v2v.training.feature_bank import every_frame, fit_feature_bank
 from v2v.training.objective import ClipBatch, LossWeights, Vid2VidObjective
 from v2v.training.schedule import ClipSchedule, lr_at
@@ -254,7 +255,7 @@ def train_scale(
         image_d = DistributedDataParallel(nets.image_d)
         video_d = DistributedDataParallel(nets.video_d, find_unused_parameters=True)
         if nets.encoder is not None:
-            encoder = DistributedDataParallel(nets.encoder)
+            encoder = DistributedDataParallel(nets.encoder, find_unused_parameters=True)  # frozen with the coarse
     sampler: DistributedSampler[Any] | None = (
         DistributedSampler(dataset, shuffle=True, seed=tc.seed) if dist.world_size > 1 else None
     )
@@ -374,9 +375,22 @@ def train_scale(
         if dist.is_main:
             _save(step_path(work_dir, step), config, nets, opt_g, opt_d, scaler, step, epoch + 1, 0, history)
     distributed.barrier()
-    _, final_e, weights_used = nets.generation_weights()
+    final_g, final_e, weights_used = nets.generation_weights()
     extra: dict[str, Any] = {"generator_weights": weights_used}
     summary: dict[str, Any] = {"scale": scale, "steps": step, "seconds": time.perf_counter() - started}
+    if weights_used == "ema" and dist.is_main:
+        # batch-norm statistics of the averaged networks, from one more epoch of clips generated from labels
+
+        def averaged_forward(raw: dict[str, torch.Tensor]) -> None:
+            clip = downscale({k: v[None].to(dist.device) for k, v in raw.items()}, factor)
+            features = final_e(clip["image"], clip["instance"]) if final_e is not None else None
+            final_g(clip["label"], features=features)
+
+        dataset.set_epoch(sc.epochs)
+        averaged = [final_g, *([final_e] if final_e is not None else [])]
+        summary["ema_batch_norm_clips"] = recalibrate_batch_norm(
+            averaged, averaged_forward, (dataset[i] for i in range(len(dataset)))
+        )
     if final_e is not None and dist.is_main:
         bank_started = time.perf_counter()
         bank = fit_feature_bank(
