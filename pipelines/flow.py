@@ -30,6 +30,17 @@ from v2v.tracking import PARENT_ENV, pipeline_run
 OUTPUT_TAIL = 4000  # characters of a failed stage's output kept in the error
 
 
+class StageFailed(RuntimeError):
+    """A stage run by the flow failed; ``stage`` names it and the message ends with its output."""
+
+    def __init__(self, stage: str, message: str) -> None:
+        super().__init__(message)
+        self.stage = stage
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # keeps ``stage`` through Prefect's result pickling
+        return (type(self), (self.stage, str(self)))
+
+
 def stage_env(parent_run_id: str | None) -> dict[str, str]:
     """Environment of a stage subprocess: this interpreter's bin folder first on PATH, the MLflow parent."""
     env = dict(os.environ)
@@ -52,7 +63,7 @@ def run_stage(root: str, stage: str, driver: str, parent_run_id: str | None) -> 
     result = subprocess.run(command, cwd=root, env=stage_env(parent_run_id), capture_output=True, text=True)
     output = (result.stdout + result.stderr).strip()
     if result.returncode != 0:
-        raise RuntimeError(f"stage {stage!r} failed (exit {result.returncode}):\n{output[-OUTPUT_TAIL:]}")
+        raise StageFailed(stage, f"stage {stage!r} failed (exit {result.returncode}):\n{output[-OUTPUT_TAIL:]}")
     skipped = "didn't change, skipping" in output or "is cached - skipping" in output
     logger.info("%s: %s", stage, "up to date" if skipped else "ran")
     return f"{stage}: {'up to date' if skipped else 'ran'}"

@@ -85,7 +85,7 @@ def pipeline_command(
 
     Examples: `v2v pipeline --stage sample --stage extract`, `v2v pipeline --fanout dask`
     """
-    from pipelines.flow import v2v_pipeline
+    from pipelines.flow import StageFailed, v2v_pipeline
     from pipelines.serve import PrefectApiError, check_prefect_api
 
     configure_logging()
@@ -98,7 +98,18 @@ def pipeline_command(
     except PrefectApiError as exc:
         typer.echo(f"error: pipeline: {exc}", err=True)
         raise typer.Exit(1) from None
-    v2v_pipeline(root=str(ProjectPaths.at(root).root), stages=stage or None, driver=driver, fanout=fanout)
+    try:
+        v2v_pipeline(root=str(ProjectPaths.at(root).root), stages=stage or None, driver=driver, fanout=fanout)
+    except StageFailed as exc:
+        typer.echo(
+            f"error: pipeline: {exc}\nFix the cause above and run it again: DVC reruns only what is not up to date "
+            f"(`dvc repro {exc.stage}` reproduces that stage alone).",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+    except USER_ERRORS as exc:  # the direct driver raises the stage's own error
+        typer.echo(f"error: pipeline: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command("ui")

@@ -74,11 +74,19 @@ def champion(root: Path) -> Any:
     return MlflowClient().get_model_version_by_alias(model_name(root), "champion")
 
 
+def after_generate(root: Path) -> list[str]:
+    """``generate`` and the stages downstream of it (an evaluation stage, when there is one)."""
+    return affected_stages(load_stages(root), {"generate"})
+
+
 def test_affected_stages_are_the_changed_ones_and_downstream() -> None:
     stages = load_stages(Path(__file__).resolve().parents[2])
     assert affected_stages(stages, set()) == []
-    assert affected_stages(stages, {"generate"}) == ["generate"]
-    assert affected_stages(stages, {"edges"}) == ["edges", "train_scale0", "train_scale1", "train_scale2", "generate"]
+    generate = affected_stages(stages, {"generate"})
+    assert generate[0] == "generate" and not {"sample", "extract", "train_scale2"} & set(generate)
+    training = ["train_scale0", "train_scale1", "train_scale2"]
+    assert affected_stages(stages, {"edges"}) == ["edges", *training, *generate]
+    assert affected_stages(stages, {"train_scale1"}) == ["train_scale1", "train_scale2", *generate]
     assert affected_stages(stages, {"extract"}) == list(STAGES)[1:]
 
 
@@ -120,10 +128,11 @@ def test_nothing_changed_skips(project: Path) -> None:
 
 def test_param_change_reruns_what_changed_and_promotes_a_better_model(project: Path) -> None:
     set_params(project, generate={"max_frames": 3})
+    rerun = after_generate(project)
     check = v2v_retrain(root=str(project), check_only=True)
-    assert check == {"decision": "would-run", "reason": "would run generate", "stages": ["generate"]}
+    assert check == {"decision": "would-run", "reason": f"would run {', '.join(rerun)}", "stages": rerun}
     outcome = v2v_retrain(root=str(project))
-    assert outcome["stages"] == ["generate"] and outcome["results"] == ["generate: ran"]
+    assert outcome["stages"] == rerun and outcome["results"] == [f"{stage}: ran" for stage in rerun]
     assert outcome["decision"] == "promoted" and outcome["version"] == "2"
     assert outcome["reason"].startswith("better: frames=3 vs champion v1 6 (lower is better, gain 3")
     assert str(champion(project).version) == "2"
@@ -177,3 +186,13 @@ def test_compare_reports_the_retraining_runs(project: Path, tmp_path: Path) -> N
     table = CliRunner().invoke(app, [*args, "--format", "markdown"])
     assert table.exit_code == 0 and table.output.startswith("| run | run_id | status | driver |")
     assert "best by generate.frames (lower is better)" in table.output and "2 param(s) differ" in table.output
+
+
+def test_pipeline_cli_names_the_failed_stage(dvc_project: Path) -> None:
+    set_params(dvc_project, extract={"input_dir": "junk"})
+    (dvc_project / "junk").mkdir()
+    (dvc_project / "junk" / "notes.mp4").write_text("not a video")
+    result = CliRunner().invoke(app, ["pipeline", "--root", str(dvc_project), "--stage", "extract"])
+    assert result.exit_code == 1
+    assert "error: pipeline: stage 'extract' failed" in result.output and "notes.mp4: cannot decode" in result.output
+    assert "`dvc repro extract`" in result.output  # what to do
