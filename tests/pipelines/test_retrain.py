@@ -84,7 +84,8 @@ def test_affected_stages_are_the_changed_ones_and_downstream() -> None:
     assert affected_stages(stages, set()) == []
     generate = affected_stages(stages, {"generate"})
     assert generate[0] == "generate" and not {"sample", "extract", "train_scale2"} & set(generate)
-    training = ["train_scale0", "train_scale1", "train_scale2"]
+    assert generate == ["generate", "evaluate"]
+    training = ["train_scale0", "train_scale1", "train_scale2", "train_baseline"]  # the baseline reads the maps too
     assert affected_stages(stages, {"edges"}) == ["edges", *training, *generate]
     assert affected_stages(stages, {"train_scale1"}) == ["train_scale1", "train_scale2", *generate]
     assert affected_stages(stages, {"extract"}) == list(STAGES)[1:]
