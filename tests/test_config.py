@@ -30,6 +30,11 @@ def test_repo_params_file_is_valid_and_frozen() -> None:
         ({"tracking": {"enabled": "yes"}}, "tracking.enabled: expected true or false, got 'yes'"),
         ({"tracking": 3}, "tracking: expected a mapping of settings, got 3"),
         ({"sample": {"seed": True}}, "sample.seed: expected an integer, got True"),
+        ({"train": {"ema_decay": 1.0}}, "train.ema_decay: expected a number in [0, 1), got 1.0"),
+        ({"train": {"n_frames_backprop": 0}}, "train.n_frames_backprop: expected a number in [1, 10000], got 0"),
+        ({"model": {"feature_channels": -1}}, "model.feature_channels: expected a number >= 0, got -1"),
+        ({"generate": {"seeds": [2, -1]}}, "generate.seeds: expected a number >= 0, got -1"),
+        ({"generate": {"seeds": [1, 1]}}, "generate.seeds: expected distinct seeds, got [1, 1]"),
     ],
 )
 def test_bad_values_name_the_key(data: dict, message: str) -> None:
