@@ -9,6 +9,7 @@ video hash and feature network (:class:`FeatureCache`), so re-evaluating a new m
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 from collections import deque
@@ -237,10 +238,8 @@ def scores_from_table(csv_text: str, system: str, as_name: str) -> list[VideoSco
 
     Lets two evaluations (two MLflow runs, two commits) be compared question by question.
     """
-    import csv as csv_module
-
     videos: dict[str, VideoScores] = {}
-    for row in csv_module.DictReader(csv_text.splitlines()):
+    for row in csv.DictReader(csv_text.splitlines()):
         scores = videos.setdefault(row["video"], VideoScores(row["video"]))
         scores.frames += 1
         for _, key, _ in DIMENSIONS:

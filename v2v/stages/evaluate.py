@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +34,11 @@ from v2v.data.clips import ClipDataset
 from v2v.dvcfile import dvc_md5
 from v2v.eval.features import FeatureNet, i3d_feature_net, image_feature_net, video_feature_net
 from v2v.eval.perceptual import LPIPS
+from v2v.eval.preference import Preference
 from v2v.eval.report import ReportData, ReportVideo, render
 from v2v.eval.scoring import DIMENSIONS, FeatureCache, Scorer, VideoScores, distances, preferences, series
 from v2v.generation.pictures import condition_to_rgb, to_rgb
-from v2v.generation.synthesis import SynthesisModel, generate_stream, load_model, video_inputs
+from v2v.generation.synthesis import APPEARANCE_SEED, SynthesisModel, generate_stream, load_model
 from v2v.io.atomic import atomic_dir, remove_stale_temporaries, write_json, write_text
 from v2v.io.maps import read_rgb, write_rgb
 from v2v.io.video import write_video
@@ -117,11 +120,11 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
                         video_id, paths.evaluation / video_id / "compare.webm", "input maps | real | vid2vid | baseline"
                     )
                 )
-        metrics = summarise(scored, nets, ec)
+        prefs = preferences(scored, SYSTEMS[0], SYSTEMS[1], ec.segment_frames, ec.tie_tolerance)
+        metrics = summarise(scored, nets, prefs)
         metrics["seconds"] = round(time.perf_counter() - started, 2)
         weights = {net.metric: {**net.weights.as_dict(), "preprocess": net.preprocess} for net in nets}
         weights["lpips"] = {**lpips.weights.as_dict(), "preprocess": "frames in [-1, 1] at their own size"}
-        prefs = preferences(scored, SYSTEMS[0], SYSTEMS[1], ec.segment_frames, ec.tie_tolerance)
         write_json(paths.evaluate_metrics, metrics)
         write_text(paths.evaluate_plots, per_frame_csv(scored))
         write_json(
@@ -190,31 +193,35 @@ def _evaluate_video(
         video_hash=dvc_md5(dataset.paths.frames / video.video_id),
     )
     device = next(baseline.generator.parameters()).device
-    conditions, features = video_inputs(baseline, dataset, video, frames)
+    # every frame's clip is read once: the baseline's inputs and the scoring take it from one stream
+    clips = (dataset.load_clip(video, t, 1) for t in range(frames))
+    for_conditions, for_features, for_scoring = itertools.tee(clips, 3)  # consumed in step: one frame buffered
+    features = None
+    if baseline.feature_bank is not None:
+        features = (baseline.features(c["instance"][0], APPEARANCE_SEED) for c in for_features)
+    conditions = (c["label"][0] for c in for_conditions)
     stream = generate_stream(baseline.generator, conditions, device, per_frame=True, features=features)
-    for t, result in enumerate(tqdm(stream, total=frames, desc=video.video_id, leave=False)):
-        clip = dataset.load_clip(video, t, 1)
-        real = to_rgb(clip["image"][0])
-        fake_file = results / "frames" / f"{t:06d}.png"
-        if not fake_file.is_file():
-            raise FileNotFoundError(f"{fake_file}: missing generated frame; rerun `dvc repro generate`")
-        fakes = {"vid2vid": read_rgb(fake_file), "baseline": to_rgb(result["fake"])}
-        write_rgb(out / "baseline" / f"{t:06d}.png", fakes["baseline"])
-        write_rgb(
-            out / "compare" / f"{t:06d}.png",
-            np.concatenate([condition_to_rgb(clip["label"][0], task), real, fakes["vid2vid"], fakes["baseline"]], 1),
-        )
-        scorer.add(real, fakes)
-    for name in ("baseline", "compare"):
-        files = sorted((out / name).glob("*.png"))
-        write_video(out / f"{name}.webm", (read_rgb(f) for f in files), fps=fps, codec="vp9")
-    for f in (out / "compare").glob("*.png"):  # the video holds them; the frames would double the output
-        f.unlink()
-    (out / "compare").rmdir()
+
+    def compare_frames() -> Iterator[np.ndarray]:
+        """Score frame by frame; yields the side-by-side frames that compare.webm encodes as they come."""
+        for t, (clip, result) in enumerate(zip(for_scoring, stream, strict=True)):
+            real = to_rgb(clip["image"][0])
+            fake_file = results / "frames" / f"{t:06d}.png"
+            if not fake_file.is_file():
+                raise FileNotFoundError(f"{fake_file}: missing generated frame; rerun `dvc repro generate`")
+            fakes = {"vid2vid": read_rgb(fake_file), "baseline": to_rgb(result["fake"])}
+            write_rgb(out / "baseline" / f"{t:06d}.png", fakes["baseline"])
+            scorer.add(real, fakes)
+            yield np.concatenate([condition_to_rgb(clip["label"][0], task), real, *fakes.values()], 1)
+
+    frames_iter = tqdm(compare_frames(), total=frames, desc=video.video_id, leave=False)
+    write_video(out / "compare.webm", frames_iter, fps=fps, codec="vp9")
+    files = sorted((out / "baseline").glob("*.png"))
+    write_video(out / "baseline.webm", (read_rgb(f) for f in files), fps=fps, codec="vp9")
     return scorer.finish()
 
 
-def summarise(videos: list[VideoScores], nets: list[FeatureNet], ec: EvaluateConfig) -> dict[str, Any]:
+def summarise(videos: list[VideoScores], nets: list[FeatureNet], prefs: dict[str, Preference]) -> dict[str, Any]:
     """The numbers of ``metrics/evaluate.json`` (vid2vid unsuffixed, other systems as ``<metric>_<system>``)."""
     metrics: dict[str, Any] = {"videos": len(videos), "frames": sum(v.frames for v in videos)}
     metrics.update(distances(videos, nets, SYSTEMS))
@@ -223,7 +230,7 @@ def summarise(videos: list[VideoScores], nets: list[FeatureNet], ec: EvaluateCon
             values = [x for v in videos for x in series(v, key, system)]
             if values:
                 metrics[key if system == SYSTEMS[0] else f"{key}_{system}"] = float(np.mean(values))
-    for name, pref in preferences(videos, SYSTEMS[0], SYSTEMS[1], ec.segment_frames, ec.tie_tolerance).items():
+    for name, pref in prefs.items():
         metrics[f"preference_{name}"] = pref.rate
         metrics[f"preference_{name}_low"] = pref.low
         metrics[f"preference_{name}_high"] = pref.high
@@ -269,11 +276,8 @@ def _training_curves(paths: ProjectPaths) -> dict[str, dict[str, list[float]]]:
         if not path.is_file():
             continue
         rows = list(csv.DictReader(path.read_text(encoding="utf-8").splitlines()))
-        rows = [r for r in rows if r.get("loss/g_total") or r.get("loss_g_total")]
-        runs[name] = {
-            "step": [float(r["step"]) for r in rows],
-            "loss": [float(r.get("loss/g_total") or r.get("loss_g_total") or "nan") for r in rows],
-        }
+        rows = [r for r in rows if r.get("loss/g_total")]
+        runs[name] = {"step": [float(r["step"]) for r in rows], "loss": [float(r["loss/g_total"]) for r in rows]}
     return runs
 
 
