@@ -9,6 +9,12 @@ package (``v2v``) importable, since the networks are defined here::
 
     model = mlflow.pyfunc.load_model("models:/v2v-generator@champion")
     frames = model.predict(conditions)  # numpy (T, C, H, W) float32 -> (T, 3, H, W)
+    other = model.predict(conditions, params={"seed": 3})  # another appearance (feature-encoder models)
+
+A model with a feature encoder (``model.feature_channels > 0``) paints its features from the feature
+bank with appearance ``seed`` (param, default that of the ``generate`` stage). The conditions carry no
+instance ids, so every region of one class gets one appearance: street models read the class of each
+pixel from the one-hot label channels; edge and pose models have a single class.
 
 The promotion rule (``promote`` in ``params.yaml``) compares one metric of the new model with the
 champion's and moves the alias only when the new one is better by more than ``min_delta``.
@@ -115,27 +121,40 @@ class GeneratorModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
     def load_context(self, context: Any) -> None:
         import torch
 
-        from v2v.generation.synthesis import load_generator
+        from v2v.generation.synthesis import load_model
 
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        self.generator, self.config = load_generator(Path(context.artifacts["model"]), self.device)
+        self.model = load_model(Path(context.artifacts["model"]), self.device)
 
     def predict(self, context: Any, model_input: np.ndarray, params: dict[str, Any] | None = None) -> np.ndarray:
         import torch
 
-        from v2v.generation.synthesis import generate_stream
+        from v2v.generation.synthesis import APPEARANCE_SEED, generate_stream
 
         conditions = torch.from_numpy(np.ascontiguousarray(model_input, dtype=np.float32))
-        frames = [out["fake"].float().cpu().numpy() for out in generate_stream(self.generator, conditions, self.device)]
-        return np.stack(frames)
+        features = None
+        if self.model.feature_bank is not None:
+            seed = int((params or {}).get("seed", APPEARANCE_SEED))
+            features = (self.model.features(self._class_ids(c), seed) for c in conditions)
+        outputs = generate_stream(self.model.generator, conditions, self.device, features=features)
+        return np.stack([out["fake"].float().cpu().numpy() for out in outputs])
+
+    def _class_ids(self, condition: Any) -> Any:
+        """``(H, W)`` class ids of one frame's conditions: argmax of the one-hot labels (street), else class 0."""
+        import torch
+
+        if self.model.config["train"]["task"] != "street":
+            return torch.zeros(condition.shape[-2:], dtype=torch.int64)
+        return condition[: self.model.config["model"]["label_classes"]].argmax(0)
 
 
 def signature(config: dict[str, Any]) -> Any:
     """Input ``(T, C, H, W)`` float32 with C from the model config; output ``(T, 3, H, W)`` float32."""
     from mlflow.models import ModelSignature
-    from mlflow.types import Schema, TensorSpec
+    from mlflow.types import ParamSchema, ParamSpec, Schema, TensorSpec
 
     from v2v.data.clips import condition_channels
+    from v2v.generation.synthesis import APPEARANCE_SEED
     from v2v.models.presets import ModelPreset
 
     fields: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in config["model"].items()}
@@ -145,6 +164,7 @@ def signature(config: dict[str, Any]) -> Any:
     return ModelSignature(
         inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, channels, -1, -1))]),
         outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, preset.image_channels, -1, -1))]),
+        params=ParamSchema([ParamSpec("seed", "long", APPEARANCE_SEED)]),  # feature-bank appearance (E models)
     )
 
 

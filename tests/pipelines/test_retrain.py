@@ -117,6 +117,10 @@ def test_first_retraining_runs_the_pipeline_and_promotes(project: Path) -> None:
     conditions[:, 7] = 1  # every pixel road
     frames = model.predict(conditions)
     assert frames.shape == (3, 3, 32, 64) and np.isfinite(frames).all() and np.abs(frames).max() <= 1
+    # params.yaml trains the feature encoder: the appearance is the seed param's (default: generate's)
+    assert model.metadata.signature.params.to_dict() == [{"name": "seed", "type": "long", "default": 0, "shape": None}]
+    np.testing.assert_array_equal(model.predict(conditions, params={"seed": 0}), frames)
+    assert model.unwrap_python_model().model.feature_bank is not None  # (seeds' diversity: tests/generation)
 
 
 def test_nothing_changed_skips(project: Path) -> None:
