@@ -64,6 +64,7 @@ def test_each_trained_scale_logs_its_model_to_mlflow(trained: ProjectPaths) -> N
     (run,) = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags["v2v.stage"] == "train_scale0"]
     assert {a.path for a in client.list_artifacts(run.info.run_id, "model")} == {"model/model.pt", "model/config.json"}
     assert run.data.tags["v2v.generator_weights"] == "ema"
+    assert run.data.tags["v2v.feature_bank"].endswith("classes, up to 4 centres each")
     assert run.data.tags["v2v.out.models/scale0"] == dvc_md5(trained.model_dir(0))  # the DVC md5 stays
     logged = Path(client.download_artifacts(run.info.run_id, "model/model.pt", str(trained.root / "download")))
     assert logged.read_bytes() == (trained.model_dir(0) / "model.pt").read_bytes()
