@@ -97,6 +97,13 @@ def test_generate_writes_the_multimodal_videos_and_which_weights(trained: Projec
     assert (folder / "multimodal_seed1.mp4").stat().st_size > 0
     meta = json.loads((folder / "meta.json").read_text())
     assert meta["generator_weights"] == "ema" and meta["multimodal_seeds"] == [0, 1] and meta["appearance_seed"] == 0
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    assert experiment is not None
+    (run,) = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags["v2v.stage"] == "generate"]
+    assert run.data.tags["v2v.generator_weights"] == "ema"
+    logged = {a.path for a in client.list_artifacts(run.info.run_id, "videos/street_001")}
+    assert {"videos/street_001/multimodal_seed0.mp4", "videos/street_001/multimodal_seed1.mp4"} <= logged
 
 
 def test_the_seed_alone_decides_the_appearance(trained: ProjectPaths) -> None:
