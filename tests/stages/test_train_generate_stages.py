@@ -63,6 +63,7 @@ def test_each_trained_scale_logs_its_model_to_mlflow(trained: ProjectPaths) -> N
     (run,) = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags["v2v.stage"] == "train_scale0"]
     assert {a.path for a in client.list_artifacts(run.info.run_id, "model")} == {"model/model.pt", "model/config.json"}
     assert run.data.tags["v2v.generator_weights"] == "ema"
+    assert run.data.tags["v2v.feature_bank"].endswith("classes, up to 4 centres each")
     assert run.data.tags["v2v.out.models/scale0"] == dvc_md5(trained.model_dir(0))  # the DVC md5 stays
     logged = Path(client.download_artifacts(run.info.run_id, "model/model.pt", str(trained.root / "download")))
     assert logged.read_bytes() == (trained.model_dir(0) / "model.pt").read_bytes()
@@ -95,6 +96,13 @@ def test_generate_writes_the_multimodal_videos_and_which_weights(trained: Projec
     assert (folder / "multimodal_seed1.mp4").stat().st_size > 0
     meta = json.loads((folder / "meta.json").read_text())
     assert meta["generator_weights"] == "ema" and meta["multimodal_seeds"] == [0, 1] and meta["appearance_seed"] == 0
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    assert experiment is not None
+    (run,) = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags["v2v.stage"] == "generate"]
+    assert run.data.tags["v2v.generator_weights"] == "ema"
+    logged = {a.path for a in client.list_artifacts(run.info.run_id, "videos/street_001")}
+    assert {"videos/street_001/multimodal_seed0.mp4", "videos/street_001/multimodal_seed1.mp4"} <= logged
 
 
 def test_the_seed_alone_decides_the_appearance(trained: ProjectPaths) -> None:

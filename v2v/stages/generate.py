@@ -120,6 +120,10 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
             )
         for video in dataset.videos[:4]:
             tracker.log_artifact(paths.results / video.video_id / "compare.mp4", f"videos/{video.video_id}")
+            for seed in gc.seeds:
+                tracker.log_artifact(
+                    paths.results / video.video_id / f"multimodal_seed{seed}.mp4", f"videos/{video.video_id}"
+                )
         log.info("generate: %d videos, %d frames in %.1f s", len(dataset.videos), total, seconds)
     return metrics
 

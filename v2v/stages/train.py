@@ -106,6 +106,11 @@ def run_scale(cfg: Config, paths: ProjectPaths, scale: int) -> dict[str, Any]:
                 {
                     "v2v.vgg_weights": summary["vgg_weights"],
                     "v2v.generator_weights": summary["generator_weights"],  # what generation will use
+                    "v2v.feature_bank": (
+                        f"{summary['feature_bank_classes']} classes, up to {summary['feature_clusters']} centres each"
+                        if "feature_bank_classes" in summary
+                        else "none (model.feature_channels 0)"
+                    ),
                     # the model itself is a DVC output; its md5 identifies it (`dvc get`, `dvc checkout`)
                     f"v2v.out.{paths.model_dir(scale).relative_to(paths.root).as_posix()}": dvc_md5(
                         paths.model_dir(scale)

@@ -375,37 +375,15 @@ def train_scale(
         if dist.is_main:
             _save(step_path(work_dir, step), config, nets, opt_g, opt_d, scaler, step, epoch + 1, 0, history)
     distributed.barrier()
-    final_g, final_e, weights_used = nets.generation_weights()
-    extra: dict[str, Any] = {"generator_weights": weights_used}
     summary: dict[str, Any] = {"scale": scale, "steps": step, "seconds": time.perf_counter() - started}
-    if weights_used == "ema" and dist.is_main:
-        # batch-norm statistics of the averaged networks, from one more epoch of clips generated from labels
-
-        def averaged_forward(raw: dict[str, torch.Tensor]) -> None:
-            clip = downscale({k: v[None].to(dist.device) for k, v in raw.items()}, factor)
-            features = final_e(clip["image"], clip["instance"]) if final_e is not None else None
-            final_g(clip["label"], features=features)
-
-        dataset.set_epoch(sc.epochs)
-        averaged = [final_g, *([final_e] if final_e is not None else [])]
-        summary["ema_batch_norm_clips"] = recalibrate_batch_norm(
-            averaged, averaged_forward, (dataset[i] for i in range(len(dataset)))
-        )
-    if final_e is not None and dist.is_main:
-        bank_started = time.perf_counter()
-        bank = fit_feature_bank(
-            final_e,
-            (downscale(clip, factor) for clip in every_frame(dataset)),
-            num_clusters=tc.feature_clusters,
-            seed=tc.seed,
-        )
-        extra.update(feature_bank=bank.state_dict(), feature_clusters=tc.feature_clusters)
-        summary.update(feature_bank_classes=len(bank.centres), feature_bank_seconds=time.perf_counter() - bank_started)
+    dataset.clip_length = schedule.frames_at(sc.epochs - 1)  # also when resumed after the last epoch
+    dataset.set_epoch(sc.epochs)
+    extra = _for_generation(nets, dataset, factor, tc, dist.device) if dist.is_main else {}
+    summary.update({k: v for k, v in extra.items() if k != "feature_bank"})
     summary.update(
         resolution_factor=factor,
         vgg_weights=objective.vgg_weights_used,
         fresh_parameters=len(fresh),
-        generator_weights=weights_used,
         final=last_terms,
         history=history,
     )
@@ -420,6 +398,35 @@ def train_scale(
         )
     distributed.shutdown()
     return summary
+
+
+def _for_generation(nets: Networks, dataset: ClipDataset, factor: int, tc: Any, device: torch.device) -> dict[str, Any]:
+    """What the model file adds for generation: which weights it uses, re-estimated batch-norm statistics
+    of the averaged networks (one more epoch of ``dataset``'s clips, generated from labels) and E's feature bank."""
+    generator, encoder, weights = nets.generation_weights()
+    extra: dict[str, Any] = {"generator_weights": weights}
+    if weights == "ema":
+
+        def averaged_forward(raw: dict[str, torch.Tensor]) -> None:
+            clip = downscale({k: v[None].to(device) for k, v in raw.items()}, factor)
+            features = encoder(clip["image"], clip["instance"]) if encoder is not None else None
+            generator(clip["label"], features=features)
+
+        averaged = [generator, *([encoder] if encoder is not None else [])]
+        extra["ema_batch_norm_clips"] = recalibrate_batch_norm(
+            averaged, averaged_forward, (dataset[i] for i in range(len(dataset)))
+        )
+    if encoder is not None:
+        started = time.perf_counter()
+        clips = (downscale(clip, factor) for clip in every_frame(dataset))
+        bank = fit_feature_bank(encoder, clips, num_clusters=tc.feature_clusters, seed=tc.seed)
+        extra.update(
+            feature_bank=bank.state_dict(),
+            feature_clusters=tc.feature_clusters,
+            feature_bank_classes=len(bank.centres),
+            feature_bank_seconds=time.perf_counter() - started,
+        )
+    return extra
 
 
 def _grad_norm(params: list[torch.nn.Parameter]) -> float:
