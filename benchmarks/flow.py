@@ -9,7 +9,9 @@ written as JPEG q95 frames, as the extract stage writes them. Then, in one run, 
 * ``raw dis <preset>``: ``cv2.DISOpticalFlow.calc(gray_t, gray_t-1)`` on frames already decoded
   and converted to grey — the OpenCV call with nothing around it; its EPE against the truth;
 * ``stage dis <preset>``: :func:`v2v.flow.video.compute_video_flow` — decode, flow, confidence
-  mask (photometric + frame checks, the defaults), float16 + PNG writes — and its overhead on raw;
+  mask (photometric + frame checks, the defaults), float16 + PNG writes — with one DIS instance
+  (OpenCV's threads inside each pair) and with ``--threads`` instances side by side (single-threaded
+  kernels, pairs in parallel: the stage's default ``flow.workers``), and each one's ratio to raw;
 * ``stage dis medium +fb``: the same with the forward-backward check (a second flow per pair);
 * ``stage raft_small``: RAFT with random weights (``weights: none``), speed only — EPE n/a.
 
@@ -64,13 +66,19 @@ def make_frames(folder: Path, width: int, height: int, frames: int) -> tuple[lis
 
 
 def stage_rate(
-    files: list[Path], estimator: FlowEstimator, settings: ConfidenceSettings, out: Path, repeats: int
+    files: list[Path],
+    estimator: FlowEstimator | list[FlowEstimator],
+    settings: ConfidenceSettings,
+    out: Path,
+    repeats: int,
 ) -> float:
     compute_video_flow(files[:2], out / "warm", estimator, settings)  # warm-up (first-call costs)
     return median_rate(len(files) - 1, repeats, lambda: compute_video_flow(files, out / "run", estimator, settings))
 
 
-def bench_size(width: int, height: int, frames: int, repeats: int, raft_pairs: int, tmp: Path) -> list[dict[str, Any]]:
+def bench_size(
+    width: int, height: int, frames: int, repeats: int, raft_pairs: int, threads: int, tmp: Path
+) -> list[dict[str, Any]]:
     folder = tmp / f"{width}x{height}"
     files, truth = make_frames(folder / "frames", width, height, frames)
     pairs = len(files) - 1
@@ -95,17 +103,13 @@ def bench_size(width: int, height: int, frames: int, repeats: int, raft_pairs: i
             )
         )
         rows.append({"size": size, "what": f"raw dis {preset}", "per_s": raw, "epe": epe})
-        stage = stage_rate(files, DisFlow(preset), settings, folder / preset, repeats)
-        rows.append({"size": size, "what": f"stage dis {preset}", "per_s": stage, "epe": epe, "overhead": raw / stage})
+        for workers in sorted({1, threads}):
+            stage = stage_rate(files, [DisFlow(preset) for _ in range(workers)], settings, folder / preset, repeats)
+            what = f"stage dis {preset}, {workers} worker{'s' if workers > 1 else ''}"
+            rows.append({"size": size, "what": what, "per_s": stage, "epe": epe, "ratio": stage / raw})
     fb = ConfidenceSettings(forward_backward=True)
-    rows.append(
-        {
-            "size": size,
-            "what": "stage dis medium +fb",
-            "per_s": stage_rate(files, DisFlow("medium"), fb, folder / "fb", repeats),
-            "epe": rows[-1]["epe"],
-        }
-    )
+    rate = stage_rate(files, [DisFlow("medium") for _ in range(threads)], fb, folder / "fb", repeats)
+    rows.append({"size": size, "what": f"stage dis medium +fb, {threads} workers", "per_s": rate, "epe": epe})
     raft = RaftFlow(model="small", weights="none", iterations=12)
     some = files[: raft_pairs + 1]
     rate = stage_rate(some, raft, settings, folder / "raft", 1)
@@ -116,7 +120,7 @@ def bench_size(width: int, height: int, frames: int, repeats: int, raft_pairs: i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", default=["256x128", "512x256", "1024x512"])
-    parser.add_argument("--frames", type=int, default=13, help="frames per clip (pairs = frames - 1)")
+    parser.add_argument("--frames", type=int, default=25, help="frames per clip (pairs = frames - 1)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--raft-pairs", type=int, default=2, help="pairs timed for RAFT (slow on CPU)")
     parser.add_argument("--threads", type=int, default=2)
@@ -128,13 +132,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for spec in args.sizes:
             width, height = (int(v) for v in spec.split("x"))
-            rows.extend(bench_size(width, height, args.frames, args.repeats, args.raft_pairs, Path(tmp)))
+            rows.extend(bench_size(width, height, args.frames, args.repeats, args.raft_pairs, args.threads, Path(tmp)))
     print(f"\nflow benchmark: {args.frames - 1} pairs per clip, median of {args.repeats}, {args.threads} threads")
-    print(f"{'size':>9}  {'what':<42} {'frames/s':>9} {'EPE px':>7}  {'raw/stage':>9}")
+    print(f"{'size':>9}  {'what':<42} {'frames/s':>9} {'EPE px':>7}  {'stage/raw':>9}")
     for row in rows:
         epe = f"{row['epe']:.3f}" if row["epe"] is not None else "n/a"
-        overhead = f"{row['overhead']:.2f}x" if "overhead" in row else ""
-        print(f"{row['size']:>9}  {row['what']:<42} {row['per_s']:>9.1f} {epe:>7}  {overhead:>9}")
+        ratio = f"{row['ratio']:.2f}x" if "ratio" in row else ""
+        print(f"{row['size']:>9}  {row['what']:<42} {row['per_s']:>9.1f} {epe:>7}  {ratio:>9}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
 

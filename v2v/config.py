@@ -226,6 +226,12 @@ class FlowConfig:
         4, "frame pairs per backend call (RAFT batches them; memory grows with it)", in_range(1, 256)
     )
     device: Literal["auto", "cpu", "cuda"] = param("auto", "where RAFT runs (DIS always runs on the CPU)")
+    workers: int = param(
+        2,
+        "DIS: batches of pairs computed side by side, one single-threaded DIS each (set it to the CPU cores); "
+        "RAFT: always 1 (torch threads inside each batch)",
+        in_range(1, 64),
+    )
     photometric_threshold: float | None = param(
         0.01,
         "a pixel is trusted when the squared RGB error of the warped frame t-1 ([-1, 1] units, summed over "

@@ -51,9 +51,9 @@ class ConfidenceSettings:
         )
 
 
-def _images(rgb: np.ndarray) -> torch.Tensor:
-    # (N, H, W, 3) uint8 → (N, 3, H, W) float32 in [-1, 1] (in place: one allocation)
-    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(0, 3, 1, 2).float().mul_(1 / 127.5).sub_(1.0)
+def _pixels(rgb: np.ndarray) -> torch.Tensor:
+    # (N, H, W, 3) uint8 → (N, 3, H, W) float32 in 0..255
+    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(0, 3, 1, 2).float()
 
 
 def _flows(flow: np.ndarray) -> torch.Tensor:
@@ -73,9 +73,9 @@ def _check_batch(prev_rgb: np.ndarray, cur_rgb: np.ndarray, backward: np.ndarray
 def photometric_error(prev_rgb: np.ndarray, cur_rgb: np.ndarray, backward: np.ndarray) -> npt.NDArray[np.float32]:
     """``(N, H, W)``: squared error of ``warp(prev, backward)`` against ``cur``, summed over RGB in [-1, 1] units."""
     _check_batch(prev_rgb, cur_rgb, backward)
-    with torch.inference_mode():
-        difference = warp(_images(prev_rgb), _flows(backward)).sub_(_images(cur_rgb))
-        return difference.square_().sum(1).numpy()
+    with torch.inference_mode():  # in 0..255 units, rescaled once at the end (the warp is linear in values)
+        difference = warp(_pixels(prev_rgb), _flows(backward)).sub_(_pixels(cur_rgb))
+        return difference.square_().sum(1).mul_(1 / 127.5**2).numpy()
 
 
 def forward_backward_error(

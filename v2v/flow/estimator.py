@@ -40,3 +40,10 @@ def make_estimator(cfg: FlowConfig) -> FlowEstimator:
         iterations=cfg.raft_iterations,
         device=resolve_device(cfg.device, "flow.device"),
     )
+
+
+def make_estimators(cfg: FlowConfig) -> list[FlowEstimator]:
+    """One estimator per worker thread: ``flow.workers`` independent DIS instances, or a single RAFT."""
+    if cfg.backend == "dis":
+        return [make_estimator(cfg) for _ in range(cfg.workers)]
+    return [make_estimator(cfg)]

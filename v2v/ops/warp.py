@@ -43,8 +43,8 @@ def warp(image: torch.Tensor, flow: torch.Tensor, mode: str = "bilinear") -> tor
     if image.shape[0] != flow.shape[0] or image.shape[-2:] != flow.shape[-2:]:
         raise ValueError(f"warp: image {tuple(image.shape)} and flow {tuple(flow.shape)} differ in batch or size")
     h, w = image.shape[-2:]
-    flow = flow.to(image.dtype)
-    coords = base_grid(h, w, image.device, image.dtype) + flow
     scale = torch.tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)], device=image.device, dtype=image.dtype)
-    grid = (coords * scale.view(1, 2, 1, 1) - 1.0).permute(0, 2, 3, 1)
+    # normalised sampling grid (N, H, W, 2) in [-1, 1]: (base + flow) * scale - 1, in one fused pass
+    base = (base_grid(h, w, image.device, image.dtype) * scale.view(1, 2, 1, 1) - 1.0).permute(0, 2, 3, 1)
+    grid = torch.addcmul(base, flow.to(image.dtype).permute(0, 2, 3, 1), scale)
     return F.grid_sample(image, grid, mode=mode, padding_mode="border", align_corners=True)
