@@ -1,27 +1,33 @@
 """Generator speed, memory and MACs for the ``small`` and ``reference`` presets, in one run.
 
     .venv/bin/python benchmarks/model.py [--threads 2 --repeats 3 --presets small reference
-                                          --sizes 256x128 512x256 --device cpu]
+                                          --sizes 256x128 512x256 --precisions fp32 amp
+                                          --formats contiguous channels_last --device cpu]
 
-For every (preset, size) and memory format (contiguous NCHW and ``channels_last``) prints, per frame
-(batch 1, one generator step with previous frames, i.e. the warp path on):
+For every (preset, size, precision, memory format) prints, per frame (batch 1, one generator step
+with previous frames, i.e. the warp path on):
 
 * ``fwd`` — forward in eval mode under ``torch.no_grad`` (inference);
 * ``fwd+bwd`` — training-mode forward with autograd plus ``backward`` of a scalar loss;
+* ``floor`` — the seconds the forward's MACs take at the rate this machine runs one bare fp32 3x3
+  convolution right now (printed first): a conv-bound network cannot beat it in fp32, so
+  ``floor / fwd`` is how close to the machine the forward runs, whatever the machine's speed today;
 * ``peak MiB`` — peak resident memory of the measuring process above its level once the model is
   built (activations, gradients, workspaces), from a fresh subprocess per configuration (CPU);
   on CUDA, ``torch.cuda.max_memory_allocated`` above the model's own allocation;
 * ``GMAC`` — multiply–accumulates of one forward (``torch.utils.flop_counter``, FLOPs / 2).
 
-Medians (and minima: on a shared machine the minimum is the least disturbed run) over ``--repeats``
-after one warm-up. Target (issue 5): the ``reference`` generator no slower
-than the official implementation on the same CPU (about 2.2 s forward and 5.5–7.8 s backward per
-256×128 frame on 2 threads; 1058 GMAC per 512×256 frame).
+Precision ``amp`` is what ``train.amp: true`` does: ``torch.autocast`` in bfloat16 on CPU (fast
+where the CPU has AVX-512 BF16 or AMX), float16 on CUDA. Medians (and minima: on a shared machine
+the minimum is the least disturbed run) over ``--repeats`` after one warm-up. Target (issue 5): the
+``reference`` generator no slower than the official implementation on the same CPU (about 2.2 s
+forward and 5.5–7.8 s backward per 256×128 frame on 2 threads; 1058 GMAC per 512×256 frame).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import multiprocessing as mp
 import resource
 import statistics
@@ -69,7 +75,14 @@ def _sync(device: torch.device) -> None:
 
 
 def measure(
-    preset_name: str, width: int, height: int, channels_last: bool, repeats: int, threads: int, device_name: str
+    preset_name: str,
+    width: int,
+    height: int,
+    channels_last: bool,
+    amp: bool,
+    repeats: int,
+    threads: int,
+    device_name: str,
 ) -> dict[str, float]:
     """Time one configuration (run in a fresh process so that peak memory is its own)."""
     torch.set_num_threads(threads)
@@ -89,16 +102,19 @@ def measure(
         torch.cuda.reset_peak_memory_stats(device)
     base_cuda = torch.cuda.memory_allocated(device) if device.type == "cuda" else 0
 
+    amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+
     def forward() -> None:
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
             model.step(labels, prev)
         _sync(device)
 
     def forward_backward() -> None:
         model.train()
-        out = model.step(labels, prev)
-        loss = out["fake"].mean() + out["flow"].abs().mean()
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
+            out = model.step(labels, prev)
+            loss = out["fake"].float().mean() + out["flow"].float().abs().mean()
         loss.backward()
         model.zero_grad(set_to_none=True)
         _sync(device)
@@ -149,39 +165,44 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu", help="cpu | cuda")
-    parser.add_argument("--formats", nargs="+", default=["contiguous", "channels_last"])
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "amp"], choices=["fp32", "amp"])
+    parser.add_argument(
+        "--formats",
+        nargs="+",
+        default=["contiguous"],
+        choices=["contiguous", "channels_last"],
+        help="channels_last measured no faster on CPU (oneDNN reorders either way); kept to check other machines",
+    )
     args = parser.parse_args()
     ctx = mp.get_context("spawn")
     print(f"torch {torch.__version__}, {args.threads} threads, device {args.device}, median of {args.repeats}")
-    print(f"calibration: a bare 3x3 conv runs at {bare_conv_gmacs(args.threads):.1f} GMAC/s on this machine now")
+    rate = bare_conv_gmacs(args.threads)
+    print(f"calibration: a bare fp32 3x3 conv runs at {rate:.1f} GMAC/s on this machine now")
     header = (
-        f"{'preset':<10} {'size':>8} {'format':<14} {'params M':>9} {'GMAC':>8} {'fwd s':>8} {'(min)':>7} "
-        f"{'fwd+bwd s':>10} {'(min)':>7} {'peak MiB':>9}"
+        f"{'preset':<10} {'size':>8} {'precision':<9} {'format':<14} {'params M':>9} {'GMAC':>7} {'fwd s':>7} "
+        f"{'(min)':>6} {'floor s':>7} {'floor/fwd':>9} {'fwd+bwd s':>9} {'(min)':>6} {'peak MiB':>8}"
     )
     print(header)
     print("-" * len(header))
     for preset in args.presets:
         for size in args.sizes:
             width, height = (int(v) for v in size.lower().split("x"))
-            for fmt in args.formats:
+            for precision, fmt in itertools.product(args.precisions, args.formats):
+                config = (preset, width, height, fmt == "channels_last", precision == "amp")
                 queue = ctx.Queue()
-                proc = ctx.Process(
-                    target=_worker,
-                    args=(
-                        queue,
-                        (preset, width, height, fmt == "channels_last", args.repeats, args.threads, args.device),
-                    ),
-                )
+                proc = ctx.Process(target=_worker, args=(queue, (*config, args.repeats, args.threads, args.device)))
                 proc.start()
                 res = queue.get()
                 proc.join()
+                name = f"{preset:<10} {size:>8} {precision:<9} {fmt:<14}"
                 if "error" in res:
-                    print(f"{preset:<10} {size:>8} {fmt:<14} failed: {res['error']}")
+                    print(f"{name} failed: {res['error']}")
                     continue
+                floor = res["gmac"] / rate
                 print(
-                    f"{preset:<10} {size:>8} {fmt:<14} {res['params_m']:>9.1f} {res['gmac']:>8.1f} "
-                    f"{res['fwd']:>8.3f} {res['fwd_min']:>7.3f} {res['fwd_bwd']:>10.3f} {res['fwd_bwd_min']:>7.3f} "
-                    f"{res['peak_mib']:>9.0f}",
+                    f"{name} {res['params_m']:>9.1f} {res['gmac']:>7.1f} {res['fwd']:>7.3f} {res['fwd_min']:>6.3f} "
+                    f"{floor:>7.3f} {floor / res['fwd']:>9.2f} {res['fwd_bwd']:>9.3f} {res['fwd_bwd_min']:>6.3f} "
+                    f"{res['peak_mib']:>8.0f}",
                     flush=True,
                 )
     sys.stdout.flush()

@@ -1,6 +1,7 @@
 """One video's flow: pairs side by side on several estimators give what one estimator gives, in order."""
 
 from pathlib import Path
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -48,7 +49,7 @@ def test_parallel_workers_match_one_worker_in_frame_order(tmp_path: Path) -> Non
 class Failing:
     name = "failing"
     weights = "none"
-    settings: dict[str, object] = {}
+    settings: ClassVar[dict[str, object]] = {}
 
     def __init__(self, fail_at: int) -> None:
         self.calls, self.fail_at = 0, fail_at

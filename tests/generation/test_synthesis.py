@@ -45,3 +45,15 @@ def test_stream_with_features_matches_clip_generation() -> None:
     assert not torch.allclose(other[-1]["fake"], outs[-1]["fake"])  # the features are used
     with pytest.raises(ValueError, match="feature channels"):
         next(generate_stream(generator, labels, torch.device("cpu")))
+
+
+@pytest.mark.parametrize("per_frame", [False, True])
+def test_amp_runs_the_generator_in_bfloat16_on_cpu_and_yields_float32(per_frame: bool) -> None:
+    generator = tiny_generator()
+    labels = torch.rand(4, 3, 16, 32)
+    cpu = torch.device("cpu")
+    full = [o["fake"] for o in generate_stream(generator, labels, cpu, per_frame=per_frame)]
+    half = [o["fake"] for o in generate_stream(generator, labels, cpu, per_frame=per_frame, amp=True)]
+    assert all(h.dtype == torch.float32 for h in half)
+    difference = max((h - f).abs().max().item() for h, f in zip(half, full, strict=True))
+    assert 0 < difference < 0.1  # bfloat16 convolutions: different, close

@@ -27,6 +27,7 @@ from v2v.data.clips import ClipDataset, VideoEntry
 from v2v.models.encoder import FeatureBank, FeatureEncoder
 from v2v.models.generator import Vid2VidGenerator
 from v2v.models.presets import ModelPreset, build_encoder, build_generator
+from v2v.ops.device import autocast
 from v2v.training.checkpoint import CheckpointError, read_checkpoint
 
 
@@ -126,8 +127,11 @@ def generate_stream(
     first_frames: Iterable[torch.Tensor] = (),  # optional real frames (3, H, W) of the first conditions
     per_frame: bool = False,  # a per-frame model (the baseline): each frame from its own condition only
     features: Iterable[torch.Tensor] | None = None,  # per frame (F, H, W) features, one per condition (E models)
+    amp: bool = False,  # mixed precision (generate.amp): bfloat16 autocast on CPU, float16 on CUDA
 ) -> Iterator[dict[str, torch.Tensor]]:
-    """Yield the generator's outputs (``fake``, ``flow``, ``occlusion_mask``, ... as ``(C, H, W)``) frame by frame.
+    """Yield the generator's outputs (``fake``, ``flow``, ``occlusion_mask``, ... as float32 ``(C, H, W)``) frame by frame.
+
+    With ``amp`` the generator runs under :func:`v2v.ops.device.autocast`; outputs are float32 either way.
 
     With ``first_frames`` (K real frames), the first K conditions are their context and generation
     continues from frame K (future-frame prediction from real frames).
@@ -139,10 +143,12 @@ def generate_stream(
     feature_iter = iter(features) if features is not None else None
     if per_frame:
         for condition in conditions:
-            out = generator.per_frame_step(
-                condition.to(device)[None, None], next(feature_iter)[None, None].to(device) if feature_iter else None
-            )
-            yield {key: value[0, 0] for key, value in out.items()}
+            with autocast(device, amp):
+                out = generator.per_frame_step(
+                    condition.to(device)[None, None],
+                    next(feature_iter)[None, None].to(device) if feature_iter else None,
+                )
+            yield {key: value[0, 0].float() for key, value in out.items()}
         return
     labels: deque[torch.Tensor] = deque(maxlen=generator.num_frames)
     feats: deque[torch.Tensor] = deque(maxlen=generator.num_frames)
@@ -166,6 +172,7 @@ def generate_stream(
         if history:
             recent = list(history)
             prev = torch.stack([recent[0]] * (generator.num_frames - 1 - len(recent)) + recent)[None]
-        out = generator.step(torch.stack(window)[None], prev, feature_window)
+        with autocast(device, amp):
+            out = generator.step(torch.stack(window)[None], prev, feature_window)
         history.append(out["fake"][0])
-        yield {key: value[0] for key, value in out.items()}
+        yield {key: value[0].float() for key, value in out.items()}

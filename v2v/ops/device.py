@@ -16,3 +16,15 @@ def resolve_device(requested: str, key: str = "device") -> torch.device:
     if requested.startswith("cuda") and not torch.cuda.is_available():
         raise DeviceError(f"{key}: {requested!r} was requested but no CUDA GPU is available; set it to auto or cpu")
     return torch.device(requested)
+
+
+def amp_dtype(device: torch.device) -> torch.dtype:
+    """The mixed-precision dtype of ``amp`` params: float16 on CUDA (with a GradScaler when training),
+    bfloat16 on CPU (no scaler needed; about 2.5x faster convolutions where the CPU has AVX-512 BF16 or
+    AMX, see ``benchmarks/model.py``)."""
+    return torch.float16 if device.type == "cuda" else torch.bfloat16
+
+
+def autocast(device: torch.device, enabled: bool) -> torch.autocast:
+    """``torch.autocast`` in the project's mixed-precision dtype for ``device`` (a no-op when not enabled)."""
+    return torch.autocast(device.type, dtype=amp_dtype(device), enabled=enabled)

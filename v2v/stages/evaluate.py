@@ -111,7 +111,18 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
             frames = min(int(meta["frames"]), ec.max_frames or int(meta["frames"]))
             with atomic_dir(paths.evaluation / video_id) as out:
                 scores = _evaluate_video(
-                    dataset, entries[video_id], frames, float(meta["fps"]), task, baseline, nets, lpips, ec, cache, out
+                    dataset,
+                    entries[video_id],
+                    frames,
+                    float(meta["fps"]),
+                    task,
+                    baseline,
+                    nets,
+                    lpips,
+                    ec,
+                    cache,
+                    out,
+                    amp=cfg.generate.amp,  # the baseline in the precision vid2vid was generated in
                 )
             scored.append(scores)
             if len(report_videos) < ec.report_videos:
@@ -178,6 +189,7 @@ def _evaluate_video(
     ec: EvaluateConfig,
     cache: FeatureCache,
     out: Path,
+    amp: bool = False,
 ) -> VideoScores:
     """Generate the baseline for one video and score both systems, streaming; writes into ``out``."""
     results = dataset.paths.results / video.video_id
@@ -200,7 +212,7 @@ def _evaluate_video(
     if baseline.feature_bank is not None:
         features = (baseline.features(c["instance"][0], APPEARANCE_SEED) for c in for_features)
     conditions = (c["label"][0] for c in for_conditions)
-    stream = generate_stream(baseline.generator, conditions, device, per_frame=True, features=features)
+    stream = generate_stream(baseline.generator, conditions, device, per_frame=True, features=features, amp=amp)
 
     def compare_frames() -> Iterator[np.ndarray]:
         """Score frame by frame; yields the side-by-side frames that compare.webm encodes as they come."""

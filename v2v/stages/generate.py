@@ -17,6 +17,7 @@ use seed 0.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Mapping
@@ -34,7 +35,7 @@ from v2v.generation.synthesis import APPEARANCE_SEED, SynthesisModel, generate_s
 from v2v.io.atomic import atomic_dir, remove_stale_temporaries, write_json
 from v2v.io.maps import read_rgb, write_rgb
 from v2v.io.video import write_video
-from v2v.ops.device import resolve_device
+from v2v.ops.device import amp_dtype, resolve_device
 from v2v.paths import ProjectPaths
 from v2v.stages.common import stage_main
 from v2v.tracking import stage_run
@@ -87,6 +88,7 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
                         gc.continue_from,
                         seeds=gc.seeds,
                         remaps=remaps,
+                        amp=gc.amp,
                     )
                 )
                 write_json(
@@ -99,6 +101,7 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
                         "task": task,
                         "manipulate": list(gc.manipulate) if manipulated else [],
                         "generator_weights": model.weights,
+                        "precision": str(amp_dtype(device)).removeprefix("torch.") if gc.amp else "float32",
                         "multimodal_seeds": list(gc.seeds),
                         "appearance_seed": APPEARANCE_SEED if model.feature_bank is not None else None,
                     },
@@ -141,18 +144,19 @@ def synthesise_video(
     continue_from: int = 0,  # future-frame demo: real frames given before generation continues (0: none)
     seeds: tuple[int, ...] = (),  # multimodal demo: one multimodal_seed<k>.mp4 per seed (feature-bank models)
     remaps: Mapping[int, int] | None = None,  # the manipulation's class remaps (for the features' classes)
+    amp: bool = False,  # mixed-precision synthesis (generate.amp)
 ) -> list[np.ndarray]:
     """Write one video's results into ``out``; returns three preview rows (condition | real | fake).
 
     Frames go to disk as they are generated and the videos are encoded from there, so memory does
     not depend on the video's length.
     """
-    generator = model.generator
-    device = next(generator.parameters()).device
+    device = next(model.generator.parameters()).device
+    stream_of = functools.partial(generate_stream, model.generator, device=device, amp=amp)
     labels, features = video_inputs(model, dataset, video, frames)
     for t, result in enumerate(
         tqdm(
-            generate_stream(generator, labels, device, features=features),
+            stream_of(labels, features=features),
             total=frames,
             desc=video.video_id,
             leave=False,
@@ -170,17 +174,17 @@ def synthesise_video(
     write_video(out / "compare.mp4", (compare(t) for t in range(frames)), fps=fps, codec=codec)
     if manipulated is not None:
         labels, features = video_inputs(model, manipulated, video, frames, class_map=remaps)
-        stream = generate_stream(generator, labels, device, features=features)
+        stream = stream_of(labels, features=features)
         write_video(out / "manipulated.mp4", (to_rgb(o["fake"]) for o in stream), fps=fps, codec=codec)
     if 0 < continue_from < frames:
         real = [dataset.load_clip(video, t, 1)["image"][0] for t in range(continue_from)]
         labels, features = video_inputs(model, dataset, video, frames)
-        stream = generate_stream(generator, labels, device, first_frames=real, features=features)
+        stream = stream_of(labels, first_frames=real, features=features)
         seeded = [to_rgb(f) for f in real]
         write_video(out / "continue.mp4", (*seeded, *(to_rgb(o["fake"]) for o in stream)), fps=fps, codec=codec)
     for seed in seeds:
         labels, features = video_inputs(model, dataset, video, frames, seed=seed)
-        stream = generate_stream(generator, labels, device, features=features)
+        stream = stream_of(labels, features=features)
         write_video(out / f"multimodal_seed{seed}.mp4", (to_rgb(o["fake"]) for o in stream), fps=fps, codec=codec)
     return [compare(t) for t in sorted({0, frames // 2, frames - 1})]
 

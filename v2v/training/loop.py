@@ -52,6 +52,7 @@ from v2v.models.presets import (
     build_video_discriminator,
     resolve_preset,
 )
+from v2v.ops.device import autocast
 from v2v.training import distributed
 from v2v.training.checkpoint import latest_checkpoint, load_checkpoint, read_checkpoint, save_checkpoint, step_path
 from v2v.training.ema import ema_copy, recalibrate_batch_norm, update_ema
@@ -230,7 +231,6 @@ def train_scale(
     opt_g = torch.optim.Adam(trained_g, lr=lr_g, betas=betas)
     opt_d = torch.optim.Adam([*nets.image_d.parameters(), *nets.video_d.parameters()], lr=lr_d, betas=betas)
     use_amp = tc.amp
-    amp_dtype = torch.float16 if dist.device.type == "cuda" else torch.bfloat16
     scaler = torch.amp.GradScaler(dist.device.type, enabled=use_amp and dist.device.type == "cuda")
 
     config = run_config(cfg, scale, dist.world_size, per_frame)
@@ -308,7 +308,7 @@ def train_scale(
             from_labels = random.Random(tc.seed * 1_000_003 + step).random() < tc.from_labels_prob
             given = 0 if from_labels or per_frame else context
             clip = ClipBatch(batch["label"], batch["image"], batch["flow"], batch["flow_valid"], given)
-            with torch.autocast(dist.device.type, dtype=amp_dtype, enabled=use_amp):
+            with autocast(dist.device, use_amp):
                 # E sees the real frames (also on label-only steps): at test time the feature bank stands in
                 features = encoder(clip.image, batch["instance"]) if encoder is not None else None
                 out = generator(
@@ -319,7 +319,7 @@ def train_scale(
                     per_frame=per_frame,
                 )
             # discriminators
-            with torch.autocast(dist.device.type, dtype=amp_dtype, enabled=use_amp):
+            with autocast(dist.device, use_amp):
                 d_terms = objective.discriminator(clip, out["fake"].detach(), image_d, video_d)  # type: ignore[arg-type]
                 d_loss = sum(d_terms.values(), torch.zeros((), device=dist.device))
             opt_d.zero_grad(set_to_none=True)
@@ -328,7 +328,7 @@ def train_scale(
             d_norm = _grad_norm([*nets.image_d.parameters(), *nets.video_d.parameters()])
             scaler.step(opt_d)
             # generator
-            with torch.autocast(dist.device.type, dtype=amp_dtype, enabled=use_amp):
+            with autocast(dist.device, use_amp):
                 g_terms = objective.generator(clip, out, image_d, video_d)  # type: ignore[arg-type]
                 g_loss = sum(g_terms.values(), torch.zeros((), device=dist.device))
             opt_g.zero_grad(set_to_none=True)
