@@ -14,13 +14,12 @@ schedule; ``v2v serve --register-only`` registers the deployment and returns (ru
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 from v2v.config import Config
+from v2v.tracking import health_failure
 
 START_SERVER = "prefect server start --host 127.0.0.1 --port 4200"
 
@@ -55,15 +54,11 @@ def check_prefect_api(required: bool = False, timeout: float = 5.0) -> str | Non
             f"PREFECT_API_URL={url!r} is not an http(s) URL; set it to http://127.0.0.1:4200/api (a server started "
             f"with `{START_SERVER}`) or unset it for ad-hoc runs with a temporary server"
         )
-    try:
-        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=timeout) as response:
-            response.read()
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
+    if (reason := health_failure(url, timeout)) is not None:
         raise PrefectApiError(
             f"the Prefect API at {url} is not reachable ({reason}); start the server (`{START_SERVER}`) or fix "
             "PREFECT_API_URL; unset PREFECT_API_URL to run ad hoc with a temporary server instead"
-        ) from None
+        )
     return url
 
 

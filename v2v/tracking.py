@@ -45,6 +45,19 @@ class TrackingError(RuntimeError):
     """The MLflow store cannot be used; the message names the URI and what to do."""
 
 
+def health_failure(base_url: str, timeout: float) -> str | None:
+    """Why the server at ``base_url`` does not answer on ``/health`` (MLflow's and Prefect's), or None when it does."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(base_url.rstrip("/") + "/health", timeout=timeout) as response:
+            response.read()
+    except (urllib.error.URLError, OSError) as exc:
+        return str(getattr(exc, "reason", exc))
+    return None
+
+
 def check_tracking_uri(uri: str, timeout: float = 5.0) -> None:
     """Fail fast, naming ``uri``, when it has an unknown scheme or names a server that does not answer.
 
@@ -57,20 +70,12 @@ def check_tracking_uri(uri: str, timeout: float = 5.0) -> None:
             f"MLflow tracking URI {uri!r} has an unknown scheme {scheme!r}; use sqlite:///path/mlflow.db, "
             "http://host:port of an MLflow server, or unset MLFLOW_TRACKING_URI to use the project's mlruns/mlflow.db"
         )
-    if scheme in ("http", "https"):
-        import urllib.error
-        import urllib.request
-
-        try:
-            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
-                response.read()
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise TrackingError(
-                f"MLflow tracking server {uri} is not reachable ({reason}); start it (`v2v ui --port PORT`, or "
-                "`mlflow server --host 127.0.0.1 --port PORT --backend-store-uri sqlite:///mlruns/mlflow.db`) "
-                "or unset MLFLOW_TRACKING_URI to use the project's embedded store mlruns/mlflow.db"
-            ) from None
+    if scheme in ("http", "https") and (reason := health_failure(uri, timeout)) is not None:
+        raise TrackingError(
+            f"MLflow tracking server {uri} is not reachable ({reason}); start it (`v2v ui --port PORT`, or "
+            "`mlflow server --host 127.0.0.1 --port PORT --backend-store-uri sqlite:///mlruns/mlflow.db`) "
+            "or unset MLFLOW_TRACKING_URI to use the project's embedded store mlruns/mlflow.db"
+        )
 
 
 def open_client(uri: str) -> Any:
