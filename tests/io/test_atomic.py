@@ -38,3 +38,12 @@ def test_stale_temporaries_are_removed(tmp_path: Path) -> None:
     removed = remove_stale_temporaries(tmp_path)
     assert len(removed) == 2
     assert [p.name for p in tmp_path.iterdir()] == ["keep.json"]
+
+
+def test_atomic_path_can_write_in_place_inside_a_staged_folder(tmp_path: Path) -> None:
+    target = tmp_path / "staged" / "a.npy"
+    with atomic_path(target, atomic=False) as path:
+        assert path == target  # no temporary: the staged folder is published whole
+        path.write_bytes(b"x")
+    assert target.read_bytes() == b"x"
+    assert [p.name for p in target.parent.iterdir()] == ["a.npy"]

@@ -67,14 +67,22 @@ def test_instance_out_of_range_is_rejected(tmp_path: Path, bad: int) -> None:
     _no_temporaries(tmp_path)
 
 
-def test_mask_round_trip_is_0_255_on_disk(tmp_path: Path) -> None:
-    mask = RNG.random((13, 8)) > 0.5
+def test_mask_round_trip_is_a_1_bit_png_read_as_0_255(tmp_path: Path) -> None:
+    mask = (RNG.random((13, 16)) > 0.5)[:, ::2]  # a strided view is written as its values
     path = tmp_path / "mask.png"
     write_mask(path, mask)
     out = read_mask(path)
     assert out.dtype == np.bool_
     np.testing.assert_array_equal(out, mask)
+    assert path.read_bytes()[24] == 1  # IHDR bit depth: bilevel
     assert set(np.unique(cv2.imread(str(path), cv2.IMREAD_UNCHANGED)).tolist()) == {0, 255}
+
+
+def test_8_bit_masks_written_before_stay_readable(tmp_path: Path) -> None:
+    mask = RNG.random((9, 7)) > 0.5
+    path = tmp_path / "old.png"
+    cv2.imwrite(str(path), mask.astype(np.uint8) * 255)
+    np.testing.assert_array_equal(read_mask(path), mask)
 
 
 def test_rgb_round_trip_and_channel_order(tmp_path: Path) -> None:

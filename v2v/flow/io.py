@@ -5,7 +5,7 @@
 * ``NNNNNN.npy`` — backward flow of frame ``NNNNNN`` (from frame 1 on): ``(H, W, 2)`` float16
   pixels ``(dx, dy)``, ``warp(frame_{t-1}, flow_t) ≈ frame_t`` (see :mod:`v2v.ops.warp`); float16
   keeps 0.016 px for ``|flow| < 64`` at half the size of float32;
-* ``NNNNNN_valid.png`` — its confidence mask (8-bit PNG, 255 = trusted), see :mod:`v2v.flow.confidence`;
+* ``NNNNNN_valid.png`` — its confidence mask (1-bit PNG, read as 255 = trusted), see :mod:`v2v.flow.confidence`;
 * ``meta.json`` — backend, weights, settings, thresholds, pair count, EPE when measured.
 
 A video with a single frame has no pairs: its folder holds only ``meta.json`` (``num_pairs: 0``).
@@ -36,13 +36,17 @@ def valid_path(folder: Path, t: int) -> Path:
 
 
 def write_flow_pair(folder: Path, t: int, flow: np.ndarray, valid: np.ndarray) -> None:
-    """Write frame ``t``'s backward flow ``(H, W, 2)`` (as float16) and confidence ``(H, W) bool``."""
+    """Write frame ``t``'s backward flow ``(H, W, 2)`` (as float16) and confidence ``(H, W) bool``.
+
+    ``folder`` is a staging folder that the caller publishes whole (:func:`v2v.io.atomic.atomic_dir`),
+    so the files go straight in, without a temporary file and rename each (0.35 ms per pair).
+    """
     if t < 1:
         raise ValueError(f"flow is stored from frame 1 on (frame 0 has no previous frame), got t={t}")
     if valid.shape != flow.shape[:2]:
         raise ValueError(f"flow {flow.shape} and confidence mask {valid.shape} of frame {t} differ in size")
-    write_flow(flow_path(folder, t), flow, dtype=FLOW_DTYPE)
-    write_mask(valid_path(folder, t), valid)
+    write_flow(flow_path(folder, t), flow, dtype=FLOW_DTYPE, atomic=False)
+    write_mask(valid_path(folder, t), valid, atomic=False)
 
 
 def read_flow_pair(folder: str | Path, t: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:

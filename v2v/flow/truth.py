@@ -76,9 +76,9 @@ class FlowScore:
         self.error_sum += float(error.sum())
         self.pixels += error.size
         self.valid_error_sum += float(error[valid].sum())
-        self.valid_pixels += int(valid.sum())
-        self.hidden_pixels += int((~truth_valid).sum())
-        self.hidden_flagged += int((~truth_valid & ~valid).sum())
+        self.valid_pixels += int(np.count_nonzero(valid))
+        self.hidden_pixels += truth_valid.size - int(np.count_nonzero(truth_valid))
+        self.hidden_flagged += int(np.count_nonzero(~(truth_valid | valid)))
         self.per_pair.append(float(error.mean()))
 
     def summary(self) -> dict[str, float | None]:

@@ -23,6 +23,7 @@ from v2v.flow.io import write_flow_pair
 from v2v.flow.truth import FlowScore, load_truth
 from v2v.flow.viz import flow_to_rgb, mask_to_rgb
 from v2v.io.maps import read_rgb
+from v2v.ops.memory import keep_freed_memory
 
 
 @dataclass
@@ -92,13 +93,15 @@ def compute_video_flow(
     estimator. With several estimators (e.g. one DIS per CPU core) the batches run side by side
     and OpenCV and torch run single-threaded meanwhile: the parallelism moves from inside each
     pair to across pairs, where it also covers the confidence checks and the writes. At most two
-    batches per worker are in flight, so memory stays independent of the video's length.
+    batches per worker are in flight, so memory stays independent of the video's length; freed
+    batch memory is kept for reuse by the process (:func:`v2v.ops.memory.keep_freed_memory`).
     """
     if truth is not None and frames_meta is None:
         raise ValueError("compute_video_flow: ground truth needs the frames' meta.json")
     estimators = [estimator] if not isinstance(estimator, Sequence) else list(estimator)
     if not estimators:
         raise ValueError("compute_video_flow: no estimator given")
+    keep_freed_memory()
     free: queue.SimpleQueue[FlowEstimator] = queue.SimpleQueue()
     for item in estimators:
         free.put(item)
@@ -119,14 +122,14 @@ def compute_video_flow(
                 result.previews.append(_preview(done.after[i], done.backward[i], done.valid[i], true_flow))
         result.num_pairs += len(done.after)
         result.estimate_seconds += done.estimate_seconds
-        result.valid_pixels += int(done.valid.sum())
+        result.valid_pixels += int(np.count_nonzero(done.valid))
         result.pixels += done.valid.size
         bar.update(len(done.after))
 
     pool = ThreadPoolExecutor(max_workers=len(estimators), thread_name_prefix="flow")
     pending: deque[Future[_Batch]] = deque()
     try:
-        with _single_threaded_kernels(len(estimators) > 1):
+        with single_threaded_kernels(len(estimators) > 1):
             for t0, before, after in _pair_batches(read_frames(files), batch_size):
                 pending.append(pool.submit(_flow_batch, free, settings, out_dir, t0, before, after))
                 while len(pending) >= 2 * len(estimators):
@@ -180,7 +183,7 @@ def _flow_batch(
 
 
 @contextlib.contextmanager
-def _single_threaded_kernels(enabled: bool) -> Iterator[None]:
+def single_threaded_kernels(enabled: bool) -> Iterator[None]:
     """OpenCV and torch on one thread each while ``enabled`` (restored afterwards)."""
     if not enabled:
         yield

@@ -20,14 +20,19 @@ TMP_PREFIX = ".tmp-"
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str], atomic: bool = True) -> Iterator[Path]:
     """Yield a temporary file path next to ``path``; on success rename it onto ``path``.
 
     On an exception the temporary file is removed and ``path`` is left untouched.
     The temporary name keeps ``path``'s suffix so writers that pick a format by suffix work.
+    ``atomic=False`` yields ``path`` itself: for files inside a folder that is itself staged by
+    :func:`atomic_dir` (published whole, so a file-level rename would only cost time).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not atomic:
+        yield path
+        return
     fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX + path.stem + "-", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
