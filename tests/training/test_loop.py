@@ -73,6 +73,37 @@ def test_resume_gives_the_same_weights(
         assert torch.equal(centres, bank_b["feature_bank"][cls])
 
 
+def test_a_finished_run_is_resumed_only_from_the_same_inputs(
+    street_project: ProjectPaths, train_config: Callable, clip_dataset: Callable, tmp_path: Path
+) -> None:
+    """DVC re-runs a training stage because an input changed: that must train again, not hand back the old model."""
+    cfg = train_config()
+    trained: list[int] = []
+
+    def run(inputs: str) -> dict:
+        return train_scale(
+            cfg,
+            0,
+            clip_dataset(street_project, cfg),
+            tmp_path / "out",
+            tmp_path / "work",
+            inputs=inputs,
+            log_metrics=lambda metrics, step: trained.append(step),
+            progress=False,
+        )
+
+    first = run("data-1")
+    assert trained and trained[0] == 1
+    trained.clear()
+    again = run("data-1")  # same inputs, e.g. `dvc repro -f`: the finished run is resumed
+    assert trained == []
+    assert again["steps"] == first["steps"]
+    assert again["final"] == first["final"] and again["final"]  # its final losses, not an empty summary
+    other = run("data-2")
+    assert trained and trained[0] == 1  # trained from the start
+    assert other["steps"] == first["steps"]
+
+
 def test_a_checkpoint_of_other_settings_is_an_error_naming_them(
     street_project: ProjectPaths, train_config: Callable, clip_dataset: Callable, tmp_path: Path
 ) -> None:

@@ -19,11 +19,13 @@ import csv
 import io
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+import v2v
 from v2v.config import Config
 from v2v.data.clips import ClipDataset
 from v2v.dvcfile import dvc_md5
@@ -32,6 +34,7 @@ from v2v.generation.pictures import condition_to_rgb, to_rgb
 from v2v.io.atomic import write_bytes, write_json, write_text
 from v2v.paths import ProjectPaths
 from v2v.tracking import StageRun, stage_run
+from v2v.training.checkpoint import inputs_fingerprint
 from v2v.training.loop import config_hash, run_config, train_scale
 from v2v.viz import contact_sheet
 
@@ -70,6 +73,17 @@ def training_dataset(cfg: Config, paths: ProjectPaths, scale: int) -> ClipDatase
     )
 
 
+def training_inputs(paths: ProjectPaths, previous: Path | None) -> str:
+    """Fingerprint of what a training stage reads: frames, maps, flow, the previous scale's model and the code.
+
+    Checkpoints written from other inputs are not resumed (DVC re-runs a training stage because
+    one of them changed, and a resumed finished run would hand back the old model).
+    """
+    code = Path(v2v.__file__).parent
+    data = (paths.frames, paths.segment_maps, paths.edge_maps, paths.pose_maps, paths.flow)
+    return inputs_fingerprint([*data, *([previous] if previous is not None else []), code])
+
+
 def run_scale(cfg: Config, paths: ProjectPaths, scale: int) -> dict[str, Any]:
     """Train scale ``scale``; returns the summary written to the metrics file."""
     name = f"train_scale{scale}"
@@ -89,6 +103,7 @@ def run_scale(cfg: Config, paths: ProjectPaths, scale: int) -> dict[str, Any]:
             out_dir=paths.model_dir(scale),
             work_dir=work_dir,
             previous=previous,
+            inputs=training_inputs(paths, previous),
             log_metrics=lambda metrics, step: tracker.log_metrics(metrics, step),
             log_sample=lambda tensors, step: tracker.log_image(
                 sample_sheet(tensors, cfg.train.task), f"samples/step_{step:08d}.png"

@@ -22,7 +22,7 @@ from v2v.config import Config
 from v2v.io.atomic import write_json, write_text
 from v2v.paths import ProjectPaths
 from v2v.stages.common import stage_main
-from v2v.stages.train import history_csv, sample_sheet, training_dataset
+from v2v.stages.train import history_csv, sample_sheet, training_dataset, training_inputs
 from v2v.tracking import StageRun, stage_run
 from v2v.training.loop import MODEL_FILE, config_hash, run_config, train_scale
 
@@ -62,6 +62,7 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
                 work_dir=work_dir,
                 previous=previous,
                 per_frame=True,
+                inputs=training_inputs(paths, previous),
                 log_metrics=partial(_log_metrics, tracker, scale, steps),
                 log_sample=partial(_log_sample, tracker, cfg.train.task, scale),
             )

@@ -8,20 +8,23 @@ different configuration is an error that lists the differing keys, never a silen
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import random
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from v2v.io.atomic import atomic_path, write_json
+from v2v.io.atomic import TMP_PREFIX, atomic_path, write_json
 
 FORMAT = "v2v-checkpoint-1"
 STEP_FILE = re.compile(r"step_(\d+)\.pt$")
+INPUTS_FILE = "inputs.txt"  # beside the step files: the fingerprint of the inputs that wrote them
 
 
 class CheckpointError(RuntimeError):
@@ -173,3 +176,48 @@ def step_path(folder: str | Path, step: int) -> Path:
 def _unwrap(module: torch.nn.Module) -> torch.nn.Module:
     """The bare network inside a DistributedDataParallel wrapper."""
     return module.module if hasattr(module, "module") and isinstance(module.module, torch.nn.Module) else module
+
+
+def inputs_fingerprint(roots: Iterable[Path]) -> str:
+    """A hash of every file under ``roots`` (files or folders) by relative path, size and mtime.
+
+    Cheap (one ``stat`` per file, no reading), and it changes whenever a stage rewrites its output,
+    even with equal bytes: a resume it wrongly refuses costs a retrain, one it wrongly allows would
+    pass a model trained on other data off as new. ``__pycache__`` and staging folders are skipped.
+    """
+    digest = hashlib.sha256()
+    for root in roots:
+        root = Path(root)
+        found = [root] if root.is_file() else sorted(_files(root)) if root.is_dir() else []
+        digest.update(f"{root}:{len(found)}\n".encode())
+        for path in found:
+            info = path.stat()
+            digest.update(
+                f"{path.relative_to(root) if path != root else ''}:{info.st_size}:{info.st_mtime_ns}\n".encode()
+            )
+    return digest.hexdigest()[:16]
+
+
+def _files(folder: Path) -> Iterable[Path]:
+    for parent, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if d != "__pycache__" and not d.startswith(TMP_PREFIX)]
+        yield from (Path(parent) / name for name in names if not name.startswith(TMP_PREFIX))
+
+
+def discard_if_inputs_changed(folder: str | Path, inputs: str) -> bool:
+    """Delete ``folder``'s step checkpoints when they were written from other inputs; record ``inputs``.
+
+    Returns whether checkpoints were discarded. A folder without a record (older runs) counts as
+    other inputs.
+    """
+    folder = Path(folder)
+    record = folder / INPUTS_FILE
+    steps = [p for p in folder.glob("step_*.pt") if STEP_FILE.search(p.name)]
+    stale = bool(steps) and (not record.is_file() or record.read_text(encoding="utf-8").strip() != inputs)
+    if stale:
+        for path in steps:
+            path.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(record) as tmp:
+        tmp.write_text(inputs + "\n", encoding="utf-8")
+    return stale

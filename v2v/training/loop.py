@@ -54,7 +54,14 @@ from v2v.models.presets import (
 )
 from v2v.ops.device import autocast
 from v2v.training import distributed
-from v2v.training.checkpoint import latest_checkpoint, load_checkpoint, read_checkpoint, save_checkpoint, step_path
+from v2v.training.checkpoint import (
+    discard_if_inputs_changed,
+    latest_checkpoint,
+    load_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+    step_path,
+)
 from v2v.training.ema import ema_copy, recalibrate_batch_norm, update_ema
 from v2v.training.feature_bank import every_frame, fit_feature_bank
 from v2v.training.objective import ClipBatch, LossWeights, Vid2VidObjective
@@ -203,6 +210,8 @@ def train_scale(
     log_sample: Callable[[dict[str, torch.Tensor], int], None] = lambda tensors, step: None,  # rank 0 only
     progress: bool = True,  # show progress bars
     per_frame: bool = False,  # the per-frame baseline: no previous frames, no flow, no D_V (same schedule)
+    inputs: str | None = None,  # fingerprint of the data, previous model and code; other inputs' checkpoints are
+    # discarded, not resumed (see v2v.training.checkpoint.inputs_fingerprint)
 ) -> dict[str, Any]:
     """Train one scale; returns a summary (steps, seconds, final losses, weights used, history)."""
     tc: Any = cfg.train
@@ -236,12 +245,19 @@ def train_scale(
     config = run_config(cfg, scale, dist.world_size, per_frame)
     start_epoch, step, skip = 0, 0, 0
     history: list[dict[str, float]] = []
+    last_terms: dict[str, float] = {}
+    if inputs is not None and dist.is_main and discard_if_inputs_changed(work_dir, inputs):
+        log.info(
+            "scale %d: the inputs changed since the checkpoints in %s were written: starting over", scale, work_dir
+        )
+    distributed.barrier()
     if tc.resume == "auto" and (last := latest_checkpoint(work_dir)) is not None:
         payload = load_checkpoint(
             last, modules=nets.modules(), config=config, optimizers={"g": opt_g, "d": opt_d}, scaler=scaler
         )
         start_epoch, step, skip = payload["epoch"], payload["step"], payload["extra"].get("batch", 0)
         history = list(payload["extra"].get("history", []))
+        last_terms = dict(payload["extra"].get("last", {}))  # the final losses, also when nothing is left to do
         log.info("resuming scale %d from %s (epoch %d, step %d)", scale, last, start_epoch, step)
     elif dist.is_main:
         log.info("scale %d: starting from %s", scale, previous or "random initialisation")
@@ -270,7 +286,6 @@ def train_scale(
                 f"divisible by {multiple}: set extract.width/height (or train.crop) to multiples of {multiple}"
             )
     started = time.perf_counter()
-    last_terms: dict[str, float] = {}
     for epoch in range(start_epoch, sc.epochs):
         dataset.clip_length = schedule.frames_at(epoch)
         dataset.set_epoch(epoch)
@@ -369,11 +384,11 @@ def train_scale(
                         step,
                     )
                 if step % tc.checkpoint_every == 0:
-                    _save(
-                        step_path(work_dir, step), config, nets, opt_g, opt_d, scaler, step, epoch, index + 1, history
-                    )
+                    position = (step, epoch, index + 1)
+                    _save(step_path(work_dir, step), config, nets, opt_g, opt_d, scaler, position, history, last_terms)
         if dist.is_main:
-            _save(step_path(work_dir, step), config, nets, opt_g, opt_d, scaler, step, epoch + 1, 0, history)
+            position = (step, epoch + 1, 0)
+            _save(step_path(work_dir, step), config, nets, opt_g, opt_d, scaler, position, history, last_terms)
     distributed.barrier()
     summary: dict[str, Any] = {"scale": scale, "steps": step, "seconds": time.perf_counter() - started}
     dataset.clip_length = schedule.frames_at(sc.epochs - 1)  # also when resumed after the last epoch
@@ -441,12 +456,12 @@ def _save(
     opt_g: Any,
     opt_d: Any,
     scaler: Any,
-    step: int,
-    epoch: int,
-    batch: int,
+    position: tuple[int, int, int],  # (step, epoch, batch)
     history: list[dict[str, float]],
+    last_terms: dict[str, float],
 ) -> None:
     """A resumable checkpoint: ``epoch`` is the epoch to continue, after its first ``batch`` batches."""
+    step, epoch, batch = position
     save_checkpoint(
         path,
         config=config,
@@ -455,7 +470,7 @@ def _save(
         scaler=scaler,
         step=step,
         epoch=epoch,
-        extra={"history": history, "batch": batch},
+        extra={"history": history, "batch": batch, "last": last_terms},
     )
     for old in sorted(path.parent.glob("step_*.pt"))[:-2]:  # keep the two newest
         old.unlink()
