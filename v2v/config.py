@@ -286,6 +286,11 @@ class TrainConfig:
     )
     device: Literal["auto", "cpu", "cuda"] = param("auto", "where training runs (auto: CUDA when available)")
     amp: bool = param(False, "mixed precision (torch.autocast; bfloat16 on CPU, float16 + GradScaler on CUDA)")
+    deterministic: bool = param(
+        True,
+        "torch deterministic algorithms while training: a re-run gives the same weights (on CPU at no measured "
+        "cost; on CUDA ops without a deterministic version, e.g. reflection padding's backward, only warn)",
+    )
     seed: int = param(0, "seed of weights, clip choice and augmentation")
     batch_size: int = param(1, "clips per optimiser step (per process under torchrun)", in_range(1, 1024))
     workers: int = param(0, "DataLoader worker processes", in_range(0, 64))

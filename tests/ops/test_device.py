@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from v2v.ops.device import DeviceError, resolve_device
+from v2v.ops.device import DeviceError, deterministic_algorithms, resolve_device
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
@@ -21,3 +21,16 @@ def test_amp_dtype_per_device() -> None:
         assert conv(torch.rand(1, 2, 4, 4)).dtype == torch.bfloat16
     with autocast(torch.device("cpu"), False):
         assert conv(torch.rand(1, 2, 4, 4)).dtype == torch.float32
+
+
+def test_deterministic_algorithms_are_on_inside_and_restored_after() -> None:
+    assert not torch.are_deterministic_algorithms_enabled()
+    with deterministic_algorithms(True):
+        assert torch.are_deterministic_algorithms_enabled()
+        assert torch.is_deterministic_algorithms_warn_only_enabled()  # CUDA ops without one warn, not stop
+    assert not torch.are_deterministic_algorithms_enabled()
+    with pytest.raises(RuntimeError), deterministic_algorithms(True):
+        raise RuntimeError("a failed step")
+    assert not torch.are_deterministic_algorithms_enabled()
+    with deterministic_algorithms(False):
+        assert not torch.are_deterministic_algorithms_enabled()

@@ -219,3 +219,22 @@ def test_scale_growth_carries_the_encoder_and_the_averages(
         torch.equal(a, b)
         for a, b in zip(grown.generator_ema.state_dict().values(), grown.generator.state_dict().values(), strict=True)
     )
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_training_runs_deterministic_algorithms_as_configured(
+    street_project: ProjectPaths, train_config: Callable, clip_dataset: Callable, tmp_path: Path, deterministic: bool
+) -> None:
+    cfg = train_config(train={"deterministic": deterministic})
+    seen: list[bool] = []
+    train_scale(
+        cfg,
+        0,
+        clip_dataset(street_project, cfg),
+        tmp_path / "out",
+        tmp_path / "work",
+        log_metrics=lambda metrics, step: seen.append(torch.are_deterministic_algorithms_enabled()),
+        progress=False,
+    )
+    assert seen and set(seen) == {deterministic}
+    assert not torch.are_deterministic_algorithms_enabled()  # restored for whatever runs next

@@ -22,6 +22,7 @@ While ``freeze_coarse_epochs`` holds the coarser scales, E is held too (it was t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -31,7 +32,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -52,7 +53,7 @@ from v2v.models.presets import (
     build_video_discriminator,
     resolve_preset,
 )
-from v2v.ops.device import autocast
+from v2v.ops.device import autocast, deterministic_algorithms
 from v2v.training import distributed
 from v2v.training.checkpoint import (
     discard_if_inputs_changed,
@@ -68,6 +69,8 @@ from v2v.training.objective import ClipBatch, LossWeights, Vid2VidObjective
 from v2v.training.schedule import ClipSchedule, lr_at
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 MODEL_FILE = "model.pt"
 
@@ -199,6 +202,18 @@ def build_networks(cfg: Config, scale: int, previous: Path | None) -> tuple[Netw
     return nets, fresh
 
 
+def _deterministic_when_configured(train: Callable[Concatenate[Config, P], T]) -> Callable[Concatenate[Config, P], T]:
+    """Run ``train(cfg, ...)`` under torch's deterministic algorithms when ``cfg.train.deterministic``."""
+
+    @functools.wraps(train)
+    def wrapper(cfg: Config, *args: P.args, **kwargs: P.kwargs) -> T:
+        with deterministic_algorithms(cfg.train.deterministic):
+            return train(cfg, *args, **kwargs)
+
+    return wrapper
+
+
+@_deterministic_when_configured
 def train_scale(
     cfg: Config,  # the whole configuration (train, model, train_scale<scale>)
     scale: int,  # which spatial scale (0 = coarsest)
