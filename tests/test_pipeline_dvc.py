@@ -52,12 +52,14 @@ def test_dvc_repro_end_to_end(dvc_project: Path, dvc: Callable[..., str]) -> Non
 
     # a changed extract param reruns extract only
     params = yaml.safe_load((dvc_project / "params.yaml").read_text())
-    params["extract"]["fps"] = 5.0
+    params["extract"]["fps"] = 10.0
     (dvc_project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = dvc(dvc_project, "repro")
     assert "Running stage 'extract'" in out and "Running stage 'sample'" not in out
     index = json.loads((dvc_project / "data/frames/index.json").read_text())
-    assert all(v["num_frames"] == 2 and v["fps"] == 5.0 for v in index["videos"])  # 6 frames at 15 fps → 2 at 5 fps
+    assert all(v["num_frames"] == 4 and v["fps"] == 10.0 for v in index["videos"])  # 6 frames at 15 fps → 4 at 10
+    # the training stages train again on the new frames (their checkpoints were written from the old ones)
+    assert "starting over" in out
     runs = runs_of(experiment)
     (new_parent,) = [
         r for r in runs if "mlflow.parentRunId" not in r.data.tags and r.info.run_id != parents[0].info.run_id

@@ -238,3 +238,17 @@ def test_training_runs_deterministic_algorithms_as_configured(
     )
     assert seen and set(seen) == {deterministic}
     assert not torch.are_deterministic_algorithms_enabled()  # restored for whatever runs next
+
+
+def test_videos_shorter_than_the_generators_context_are_an_error_up_front(
+    street_project: ProjectPaths, train_config: Callable, clip_dataset: Callable, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    cfg = train_config()
+    dataset = clip_dataset(street_project, cfg)
+    short = replace(dataset.videos[0], num_frames=2)
+    dataset.videos = [short, *dataset.videos[1:]]
+    with pytest.raises(ValueError, match=rf"video {short.video_id} has 2 frames; .* at least 3: .*extract.fps"):
+        train_scale(cfg, 0, dataset, tmp_path / "out", tmp_path / "work", progress=False)
+    assert not (tmp_path / "out").exists()  # nothing written

@@ -295,6 +295,12 @@ def train_scale(
     factor = scale_factor(cfg, scale)
     multiple = nets.generator.size_multiple * factor
     for video in dataset.videos:
+        if video.num_frames <= context:
+            raise ValueError(
+                f"video {video.video_id} has {video.num_frames} frames; the generator conditions on {context} "
+                f"previous frames, so training needs videos of at least {context + 1}: use longer videos or a "
+                "higher extract.fps"
+            )
         if video.width % multiple or video.height % multiple:
             raise ValueError(
                 f"video {video.video_id} is {video.width}x{video.height}; scale {scale} of this model needs sizes "
