@@ -250,5 +250,6 @@ def test_videos_shorter_than_the_generators_context_are_an_error_up_front(
     short = replace(dataset.videos[0], num_frames=2)
     dataset.videos = [short, *dataset.videos[1:]]
     with pytest.raises(ValueError, match=rf"video {short.video_id} has 2 frames; .* at least 3: .*extract.fps"):
-        train_scale(cfg, 0, dataset, tmp_path / "out", tmp_path / "work", progress=False)
+        train_scale(cfg, 0, dataset, tmp_path / "out", tmp_path / "work", inputs="data", progress=False)
     assert not (tmp_path / "out").exists()  # nothing written
+    assert not (tmp_path / "work").exists()  # checked before the checkpoints are touched

@@ -236,6 +236,9 @@ def train_scale(
     nets, fresh = build_networks(cfg, scale, previous)
     for module in nets.modules().values():
         module.to(dist.device)
+    context = nets.generator.num_frames - 1
+    factor = scale_factor(cfg, scale)
+    _check_videos(dataset, context, nets.generator.size_multiple * factor, scale)  # before any checkpoint I/O
     coarse = [p for name, p in nets.generator.named_parameters() if not name.startswith(f"scales.{scale}.")]
     coarse += list(nets.encoder.parameters()) if nets.encoder is not None else []  # E is held with them
     trained_g = [*nets.generator.parameters(), *(nets.encoder.parameters() if nets.encoder is not None else ())]
@@ -291,21 +294,6 @@ def train_scale(
         DistributedSampler(dataset, shuffle=True, seed=tc.seed) if dist.world_size > 1 else None
     )
     schedule = ClipSchedule(sc.start_frames, sc.double_every, sc.max_frames)
-    context = nets.generator.num_frames - 1
-    factor = scale_factor(cfg, scale)
-    multiple = nets.generator.size_multiple * factor
-    for video in dataset.videos:
-        if video.num_frames <= context:
-            raise ValueError(
-                f"video {video.video_id} has {video.num_frames} frames; the generator conditions on {context} "
-                f"previous frames, so training needs videos of at least {context + 1}: use longer videos or a "
-                "higher extract.fps"
-            )
-        if video.width % multiple or video.height % multiple:
-            raise ValueError(
-                f"video {video.video_id} is {video.width}x{video.height}; scale {scale} of this model needs sizes "
-                f"divisible by {multiple}: set extract.width/height (or train.crop) to multiples of {multiple}"
-            )
     started = time.perf_counter()
     for epoch in range(start_epoch, sc.epochs):
         dataset.clip_length = schedule.frames_at(epoch)
@@ -434,6 +422,22 @@ def train_scale(
         )
     distributed.shutdown()
     return summary
+
+
+def _check_videos(dataset: ClipDataset, context: int, multiple: int, scale: int) -> None:
+    """Every training video must be longer than the generator's context and sized for this scale."""
+    for video in dataset.videos:
+        if video.num_frames <= context:
+            raise ValueError(
+                f"video {video.video_id} has {video.num_frames} frames; the generator conditions on {context} "
+                f"previous frames, so training needs videos of at least {context + 1}: use longer videos or a "
+                "higher extract.fps"
+            )
+        if video.width % multiple or video.height % multiple:
+            raise ValueError(
+                f"video {video.video_id} is {video.width}x{video.height}; scale {scale} of this model needs sizes "
+                f"divisible by {multiple}: set extract.width/height (or train.crop) to multiples of {multiple}"
+            )
 
 
 def _for_generation(nets: Networks, dataset: ClipDataset, factor: int, tc: Any, device: torch.device) -> dict[str, Any]:
