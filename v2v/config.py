@@ -233,9 +233,9 @@ class FlowConfig:
         in_range(1, 64),
     )
     photometric_threshold: float | None = param(
-        0.01,
+        0.02,
         "a pixel is trusted when the squared RGB error of the warped frame t-1 ([-1, 1] units, summed over "
-        "channels) is below this (the reference uses 0.02); null disables the check",
+        "channels) is below this (0.02: the reference's threshold); null disables the check",
         positive,
     )
     forward_backward: bool = param(False, "also check forward-backward consistency (computes a second flow per pair)")
@@ -262,7 +262,10 @@ class ModelConfig:
     n_blocks_local: int | None = param(None, "residual blocks per local enhancer (scales 1, 2)", in_range(1, 64))
     ndf: int | None = param(None, "discriminator width", positive)
     n_layers_d: int | None = param(None, "PatchGAN layers per discriminator", in_range(1, 8))
-    num_d: int | None = param(None, "spatial scales of each discriminator", in_range(1, 4))
+    num_d: int | None = param(None, "spatial scales of each discriminator at scale 0", in_range(1, 4))
+    num_d_growth: int | None = param(
+        None, "discriminator spatial scales added per generator scale (reference: 1, i.e. 2, 3, 4)", in_range(0, 3)
+    )
     num_temporal_scales: int | None = param(None, "temporal scales of the video discriminator", in_range(1, 4))
     norm: Literal["batch", "instance"] | None = param(None, "normalisation layers")
     feature_channels: int | None = param(
@@ -296,7 +299,12 @@ class TrainConfig:
     workers: int = param(0, "DataLoader worker processes", in_range(0, 64))
     crop: tuple[int, ...] | None = param(None, "random crop [height, width] at the finest scale (null: full frames)")
     flip: bool = param(True, "random horizontal flips (clip-consistent)")
-    lr: float = param(2e-4, "Adam learning rate", positive)
+    lr: float = param(2e-4, "Adam learning rate at scale 0", positive)
+    lr_per_scale: float = param(
+        0.5,
+        "learning rate factor per scale: scale s trains at lr * lr_per_scale^s (the reference's scripts: 0.5)",
+        in_range(0.01, 1.0),
+    )
     beta1: float = param(0.5, "Adam beta1", in_range(0, 1))
     beta2: float = param(0.999, "Adam beta2", in_range(0, 1))
     ttur: bool = param(False, "two time-scale update rule: lr/2 for G, 2*lr for the Ds, betas (0, 0.9)")
@@ -313,7 +321,15 @@ class TrainConfig:
     loss_flow: float = param(10.0, "weight of the flow L1 to ground truth", non_negative)
     loss_flow_warp: float = param(10.0, "weight of the real-frame warp loss", non_negative)
     loss_warp: float = param(10.0, "weight of warp consistency of generated frames", non_negative)
-    loss_mask: float = param(1.0, "weight of the occlusion-mask regulariser", non_negative)
+    loss_mask: float = param(
+        0.0,
+        "weight of L1(mask, 0) on steps without real first frames (the reference's --no_first_img recipes, e.g. "
+        "pose: 1; street: 0)",
+        non_negative,
+    )
+    judge_hallucinated: bool = param(
+        True, "also apply the image GAN, feature-matching and VGG terms to the hallucinated frame (the reference)"
+    )
     log_every: int = param(10, "log losses every this many steps", positive)
     sample_every: int = param(200, "log a sample clip every this many steps", positive)
     checkpoint_every: int = param(200, "write a resumable checkpoint every this many steps", positive)
@@ -376,6 +392,11 @@ class GenerateConfig:
     manipulate: tuple[str, ...] = param(
         ("building=vegetation",), "semantic manipulation demo (street): label remaps 'from=to' (empty: none)"
     )
+    batch_norm: Literal["frame", "running"] = param(
+        "frame",
+        "batch-norm statistics at generation: frame (each frame's own, as in training with one frame per batch; "
+        "the reference never switches G to eval) | running (the averages gathered in training)",
+    )
     seeds: tuple[int, ...] = param(
         (),
         "multimodal demo: one multimodal_seed<k>.mp4 per seed, appearance sampled from the model's feature bank "
@@ -432,6 +453,27 @@ class EvaluateConfig:
     tie_tolerance: float = param(0.02, "preference: relative score difference counted as a tie", in_range(0.0, 1.0))
     batch_size: int = param(8, "frames per feature-network batch", positive)
     report_videos: int = param(4, "videos embedded in the HTML report (the rest are linked)", non_negative)
+
+
+@dataclass(frozen=True)
+class SegmenterConfig:
+    """The segmentation-consistency judge (``models/segmenter``): mIoU of its prediction on generated frames vs
+    the input label maps. Offline it is trained here, on the training videos' real frames and labels only."""
+
+    backend: Literal["trained", "deeplabv3"] = param(
+        "trained",
+        "trained (a small U-Net fitted on the train split's real frames, no download) | deeplabv3 (torchvision "
+        "DeepLabV3-ResNet50, VOC weights: person, car, bus, train, motorcycle, bicycle are scored)",
+    )
+    weights: str = param("default", "deeplabv3: default (download or $TORCH_HOME), none (tests), a state-dict path")
+    steps: int = param(600, "trained: optimiser steps", in_range(1, 1_000_000))
+    batch_size: int = param(8, "trained: frames per step", in_range(1, 1024))
+    lr: float = param(0.002, "trained: Adam learning rate (linear decay to 0 over the second half)", positive)
+    width: int = param(16, "trained: U-Net width (channels of its first stage)", in_range(4, 256))
+    jitter: float = param(0.1, "trained: random brightness/contrast change per frame (relative)", in_range(0, 1))
+    max_frames_per_video: int = param(40, "trained: evenly spaced training frames taken from each video", positive)
+    seed: int = param(0, "trained: seed of initialisation, batches and augmentation")
+    device: Literal["auto", "cpu", "cuda"] = param("auto", "where the segmenter trains and runs")
 
 
 @dataclass(frozen=True)
@@ -509,6 +551,7 @@ class Config:
     train_scale2: ScaleConfig = field(default_factory=ScaleConfig)
     train_baseline: BaselineConfig = field(default_factory=BaselineConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
+    segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     orchestrate: OrchestrateConfig = field(default_factory=OrchestrateConfig)

@@ -40,6 +40,8 @@ GENERATE_METRICS = "metrics/generate.json"  # generate stage: DVC metrics (frame
 MODEL_BASELINE = "models/baseline"  # train_baseline: the per-frame baseline generator (model.pt + config.json)
 BASELINE_METRICS = "metrics/train_baseline.json"  # train_baseline: DVC metrics
 BASELINE_PLOTS = "plots/train_baseline.csv"  # train_baseline: DVC plots (losses per logged step, every scale)
+MODEL_SEGMENTER = "models/segmenter"  # segmenter: the segmentation-consistency judge (model.pt)
+SEGMENTER_METRICS = "metrics/segmenter.json"  # segmenter: DVC metrics (its mIoU on held-out real frames)
 EVALUATION = "evaluation"  # evaluate stage: report.html, <video_id>/baseline.mp4, per-video metrics
 EVALUATE_METRICS = "metrics/evaluate.json"  # evaluate stage: DVC metrics (FID, video FDs, temporal, preferences)
 EVALUATE_PLOTS = "plots/evaluate_frames.csv"  # evaluate stage: DVC plots (per-frame metrics of every system)
@@ -153,6 +155,14 @@ class ProjectPaths:
     @property
     def baseline_plots(self) -> Path:
         return self.root / BASELINE_PLOTS
+
+    @property
+    def segmenter_dir(self) -> Path:
+        return self.root / MODEL_SEGMENTER
+
+    @property
+    def segmenter_metrics(self) -> Path:
+        return self.root / SEGMENTER_METRICS
 
     @property
     def evaluation(self) -> Path:

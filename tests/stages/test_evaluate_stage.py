@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from v2v.config import Config, config_from_dict
-from v2v.generation.synthesis import generate_stream, load_generator
+from v2v.generation.synthesis import generate_stream, load_model
 from v2v.paths import ProjectPaths
 from v2v.stages import get_stage
 from v2v.training.checkpoint import CheckpointError
@@ -46,6 +46,7 @@ def config(**sections: dict) -> Config:
             "clip_stride": 2,
             "segment_frames": 4,
         },
+        "segmenter": {"steps": 30, "batch_size": 4, "device": "cpu"},
         "tracking": {"enabled": False},
     }
     for key, values in sections.items():
@@ -60,13 +61,15 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory) -> ProjectPaths:
     for stage in ("sample", "extract", "segment", "flow", "train_scale0", "train_scale1", "train_scale2"):
         get_stage(stage)(cfg, paths)
     get_stage("train_baseline")(cfg, paths)
+    get_stage("segmenter")(cfg, paths)
     get_stage("generate")(cfg, paths)
     get_stage("evaluate")(cfg, paths)
     return paths
 
 
 def test_the_baseline_is_a_per_frame_model_trained_on_the_same_schedule(evaluated: ProjectPaths) -> None:
-    generator, saved = load_generator(evaluated.baseline_dir / "model.pt", torch.device("cpu"))
+    model = load_model(evaluated.baseline_dir / "model.pt", torch.device("cpu"))
+    generator, saved = model.generator, model.config
     assert saved["per_frame"] is True and saved["scale"] == 1
     baseline = json.loads(evaluated.baseline_metrics.read_text())
     vid2vid_steps = sum(json.loads(evaluated.train_metrics(s).read_text())["steps"] for s in (0, 1))
@@ -87,7 +90,11 @@ def test_metrics_cover_every_score_and_system(evaluated: ProjectPaths) -> None:
         assert metrics[key] >= 0 and metrics[f"{key}_baseline"] >= 0, key
     assert metrics["warp_error_real"] > 0
     assert metrics["fd_r2plus1d_18_samples"] == 3  # windows of 8 frames every 2 frames in 12
-    for dim in ("realism", "temporal_tlp", "temporal_warp", "temporal", "combined"):
+    for system in ("", "_baseline", "_real"):  # segmentation consistency of every system
+        assert 0 <= metrics[f"seg_miou{system}"] <= 1 and 0 <= metrics[f"seg_accuracy{system}"] <= 1
+    assert set(metrics["seg_per_video"]) == {"street_001"}
+    assert summary_weights(evaluated)["segmenter"]["weights"] == "trained"
+    for dim in ("realism", "realism_segmentation", "temporal_tlp", "temporal_warp", "temporal", "combined"):
         low, rate, high = (metrics[f"preference_{dim}{s}"] for s in ("_low", "", "_high"))
         assert 0 <= low <= rate <= high <= 1
     assert metrics["preference_realism_questions"] == 3  # 12 frames / 4-frame segments
@@ -96,9 +103,14 @@ def test_metrics_cover_every_score_and_system(evaluated: ProjectPaths) -> None:
     assert summary["weights"]["lpips"]["name"] == "random-init"
 
 
+def summary_weights(paths: ProjectPaths) -> dict:
+    return json.loads((paths.evaluation / "summary.json").read_text())["weights"]
+
+
 def test_per_frame_plot_rows_and_videos(evaluated: ProjectPaths) -> None:
     rows = list(csv.DictReader(evaluated.evaluate_plots.read_text().splitlines()))
     assert len(rows) == 12 and rows[0]["warp_error_vid2vid"] == "" and float(rows[1]["warp_error_real"]) > 0
+    assert all(0 <= float(r["seg_error_vid2vid"]) <= 1 for r in rows)  # per frame, from the first one
     folder = evaluated.evaluation / "street_001"
     assert len(list((folder / "baseline").glob("*.png"))) == 12
     assert (folder / "compare.webm").stat().st_size > 0 and (folder / "baseline.webm").stat().st_size > 0

@@ -12,7 +12,9 @@ One item is a dict of tensors:
   boundary (street), the binary edge map (edges) or the rendered pose map in [-1, 1] (pose);
 * ``instance`` ``(T, H, W)`` int64 instance ids (street; zeros otherwise), for the feature encoder;
 * ``flow`` ``(T, 2, H, W)`` backward flow of each frame onto the previous one, in pixels, and
-  ``flow_valid`` ``(T, 1, H, W)`` in {0, 1} (0 for the first frame of a video, which has no previous one).
+  ``flow_valid`` ``(T, 1, H, W)`` in {0, 1} (0 for the first frame of a video, which has no previous one);
+* ``clip`` ``(2,)`` int64: the video's index and the first frame (items of the dataset only, not of
+  :meth:`ClipDataset.load_clip`), named by :meth:`ClipDataset.describe` in training errors.
 """
 
 from __future__ import annotations
@@ -123,7 +125,14 @@ class ClipDataset(Dataset[dict[str, torch.Tensor]]):
         rng = np.random.default_rng([self.seed, self.epoch, index])
         length = min(self.clip_length, video.num_frames)
         start = int(rng.integers(0, video.num_frames - length + 1))
-        return self.load_clip(video, start, length, rng)
+        clip = self.load_clip(video, start, length, rng)
+        clip["clip"] = torch.tensor([index % len(self.videos), start])  # which clip: see describe()
+        return clip
+
+    def describe(self, clip: torch.Tensor) -> str:
+        """Readable names of a batch's clips from their ``clip`` entries (``(B, 2)``: video index, first frame)."""
+        rows = clip.reshape(-1, 2).tolist()
+        return ", ".join(f"{self.videos[v].video_id} frames {t}..{t + self.clip_length - 1}" for v, t in rows)
 
     def load_clip(
         self, video: VideoEntry, start: int, length: int, rng: np.random.Generator | None = None

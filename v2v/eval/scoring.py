@@ -24,6 +24,7 @@ import torch
 from v2v.eval.features import FeatureNet
 from v2v.eval.frechet import frechet_distance_of
 from v2v.eval.preference import Preference, combine, preference
+from v2v.eval.segmentation import ConfusionMeter, Segmenter, confusion_scores
 from v2v.eval.temporal import TemporalMeter, to_signed
 from v2v.io.atomic import atomic_path
 
@@ -72,6 +73,8 @@ class VideoScores:
     lpips: dict[str, list[float]] = field(default_factory=dict)  # system → per-frame LPIPS to the real frame
     temporal: dict[str, list[float]] = field(default_factory=dict)  # temporal metric key → per-frame values
     cached_real: set[str] = field(default_factory=set)  # metrics whose real features came from the cache
+    segmentation: dict[str, list[float]] = field(default_factory=dict)  # system → per-frame 1 - pixel accuracy
+    confusion: ConfusionMeter | None = None  # segmenter prediction vs input labels, per system (incl. real)
 
     def stacked(self, metric: str, system: str) -> np.ndarray:
         arrays = self.features.get(metric, {}).get(system, [])
@@ -93,12 +96,16 @@ class Scorer:
         batch_size: int,
         cache: FeatureCache | None = None,
         video_hash: str | None = None,  # identifies the real video for the cache
+        segmenter: Segmenter | None = None,  # segmentation consistency (needs the frames' label ids in add)
     ) -> None:
         self.nets, self.lpips, self.systems = list(nets), lpips, list(systems)
         self.clip = (clip_frames, clip_stride)
         self.batch_size = batch_size
         self.scores = VideoScores(video_id)
         self.meter = TemporalMeter(lpips=lpips)
+        self.segmenter = segmenter
+        if segmenter is not None:
+            self.scores.confusion = segmenter.meter()
         self.cache, self.keys, self.cached = cache, {}, {}
         if cache is not None and video_hash is not None:
             for net in self.nets:
@@ -114,14 +121,21 @@ class Scorer:
     def _needs(self, net: FeatureNet, system: str) -> bool:
         return not (system == REAL and net.metric in self.cached)
 
-    def add(self, real: np.ndarray, fakes: dict[str, np.ndarray]) -> None:
-        """Frame t of the real video and of every system, ``(H, W, 3) uint8`` each."""
+    def add(self, real: np.ndarray, fakes: dict[str, np.ndarray], label_ids: np.ndarray | None = None) -> None:
+        """Frame t of the real video and of every system, ``(H, W, 3) uint8`` each, and its input label ids
+        ``(H, W)`` (segmentation consistency; scored when the scorer has a segmenter and they are given)."""
         if set(fakes) != set(self.systems):
             raise ValueError(f"expected frames of {self.systems}, got {sorted(fakes)}")
         for name, frame in fakes.items():
             if frame.shape != real.shape:
                 raise ValueError(f"{self.scores.video_id}: {name} frame is {frame.shape}, the real one {real.shape}")
         self.meter.add(real, fakes)
+        if self.segmenter is not None and label_ids is not None and self.scores.confusion is not None:
+            for name, frame in {REAL: real, **fakes}.items():
+                counts = self.scores.confusion.add(name, self.segmenter(frame), label_ids)
+                accuracy = confusion_scores(counts)["accuracy"]
+                if not np.isnan(accuracy):
+                    self.scores.segmentation.setdefault(name, []).append(1.0 - accuracy)
         self.scores.frames += 1
         self._batch.append((real, fakes))
         if len(self._batch) >= self.batch_size:
@@ -182,14 +196,24 @@ def segment_means(values: Sequence[float], segment: int) -> list[float]:
 # the preference dimensions: (name, per-frame series key of a system, what it stands for)
 DIMENSIONS = (
     ("realism", "lpips", "per-frame LPIPS to the real frame (lower wins)"),
+    (
+        "realism_segmentation",
+        "seg_error",
+        "per-frame segmentation error: 1 - pixel accuracy of the segmenter's prediction against the input labels "
+        "(lower wins)",
+    ),
     ("temporal_tlp", "tlp", "tLP: perceptual change between frames vs the real video's (lower wins)"),
     ("temporal_warp", "warp_error", "warping error with the real video's flow (lower wins)"),
 )
 
 
 def series(scores: VideoScores, key: str, system: str) -> list[float]:
-    """A per-frame series of one system: ``lpips`` or a temporal metric (``tlp``, ``warp_error``, ``tof``)."""
-    return list(scores.lpips.get(system, [])) if key == "lpips" else list(scores.temporal.get(f"{key}_{system}", []))
+    """A per-frame series of one system: ``lpips``, ``seg_error`` or a temporal metric (``tlp``, ``warp_error``, ``tof``)."""
+    if key == "lpips":
+        return list(scores.lpips.get(system, []))
+    if key == "seg_error":
+        return list(scores.segmentation.get(system, []))
+    return list(scores.temporal.get(f"{key}_{system}", []))
 
 
 def preferences(videos: Sequence[VideoScores], a: str, b: str, segment: int, tolerance: float) -> dict[str, Preference]:
@@ -248,6 +272,8 @@ def scores_from_table(csv_text: str, system: str, as_name: str) -> list[VideoSco
                 continue
             if key == "lpips":
                 scores.lpips.setdefault(as_name, []).append(float(value))
+            elif key == "seg_error":
+                scores.segmentation.setdefault(as_name, []).append(float(value))
             else:
                 scores.temporal.setdefault(f"{key}_{as_name}", []).append(float(value))
     if not videos:
@@ -273,6 +299,7 @@ def ab_preferences(
                 va.frames,
                 lpips={**va.lpips, **vb.lpips},
                 temporal={**va.temporal, **vb.temporal},
+                segmentation={**va.segmentation, **vb.segmentation},
             )
         )
     return preferences(merged, "A", "B", segment, tolerance)

@@ -34,7 +34,7 @@ from v2v.ops.warp import warp
 class ConfidenceSettings:
     """Thresholds of the checks (see the module docstring); ``None`` / ``False`` disables a check."""
 
-    photometric_threshold: float | None = 0.01  # squared RGB error in [-1, 1] units, summed over channels
+    photometric_threshold: float | None = 0.02  # squared RGB error in [-1, 1] units, summed over channels
     forward_backward: bool = False  # needs the forward flow too
     fb_alpha: float = 0.01  # relative tolerance of the round trip (times the squared flow magnitudes)
     fb_beta: float = 0.25  # absolute tolerance of the round trip in px^2 (0.25 = 0.5 px)

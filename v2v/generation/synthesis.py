@@ -26,6 +26,7 @@ import torch
 from v2v.data.clips import ClipDataset, VideoEntry
 from v2v.models.encoder import FeatureBank, FeatureEncoder
 from v2v.models.generator import Vid2VidGenerator
+from v2v.models.layers import use_batch_statistics
 from v2v.models.presets import ModelPreset, build_encoder, build_generator
 from v2v.ops.device import autocast
 from v2v.training.checkpoint import CheckpointError, read_checkpoint
@@ -35,7 +36,9 @@ from v2v.training.checkpoint import CheckpointError, read_checkpoint
 class SynthesisModel:
     """What generation needs from a training stage's ``model.pt``."""
 
-    generator: Vid2VidGenerator  # all scales, eval mode (the averaged weights when the file has them)
+    generator: (
+        Vid2VidGenerator  # all scales, eval mode but batch norm per generate.batch_norm (averaged weights if any)
+    )
     config: dict[str, Any]  # the run configuration the file was trained with
     weights: str  # "ema" (moving average) or "raw" (the last trained weights)
     encoder: FeatureEncoder | None = None  # E (same weights kind), to encode real frames' appearance
@@ -48,8 +51,15 @@ class SynthesisModel:
         return self.feature_bank.paint(instance, seed, class_map)
 
 
-def load_model(model_file: Path, device: torch.device) -> SynthesisModel:
-    """Build G (and E, the feature bank) from the configuration inside ``model_file`` and load its weights."""
+def load_model(model_file: Path, device: torch.device, batch_norm: str = "frame") -> SynthesisModel:
+    """Build G (and E, the feature bank) from the configuration inside ``model_file`` and load its weights.
+
+    ``batch_norm`` (``generate.batch_norm``): ``frame`` normalises every frame with its own statistics,
+    as G was trained (one frame per batch; the reference never switches G to eval mode); ``running``
+    uses the averages gathered in training (eval mode).
+    """
+    if batch_norm not in ("frame", "running"):
+        raise ValueError(f"generate.batch_norm: expected 'frame' or 'running', got {batch_norm!r}")
     payload = read_checkpoint(model_file)
     config = payload["config"]
     modules = payload["modules"]
@@ -62,7 +72,12 @@ def load_model(model_file: Path, device: torch.device) -> SynthesisModel:
     suffix = "_ema" if weights == "ema" else ""
     generator = build_generator(preset, num_scales=config["scale"] + 1, seed=None)
     _load(model_file, generator, modules, "generator" + suffix)
-    model = SynthesisModel(generator=generator.to(device).eval(), config=config, weights=weights)
+    generator = generator.to(device).eval()
+    model = SynthesisModel(
+        generator=use_batch_statistics(generator) if batch_norm == "frame" else generator,
+        config=config,
+        weights=weights,
+    )
     if preset.feature_channels:
         bank = payload["extra"].get("feature_bank")
         if not bank:
@@ -78,7 +93,8 @@ def load_model(model_file: Path, device: torch.device) -> SynthesisModel:
             )
         encoder = build_encoder(preset, seed=None)
         _load(model_file, encoder, modules, "encoder" + suffix)
-        model.encoder = encoder.to(device).eval()
+        encoder = encoder.to(device).eval()
+        model.encoder = use_batch_statistics(encoder) if batch_norm == "frame" else encoder
     return model
 
 
@@ -100,12 +116,6 @@ def video_inputs(
     for_labels, for_features = itertools.tee(clips)  # consumed in step: holds one frame at most
     features = (model.features(clip["instance"][0], seed, class_map) for clip in for_features)
     return (clip["label"][0] for clip in for_labels), features
-
-
-def load_generator(model_file: Path, device: torch.device) -> tuple[Vid2VidGenerator, dict[str, Any]]:
-    """The generator of a training stage's ``model.pt`` (all its scales, averaged weights if any), in eval mode."""
-    model = load_model(model_file, device)
-    return model.generator, model.config
 
 
 def _load(model_file: Path, module: torch.nn.Module, modules: Mapping[str, Any], name: str) -> None:

@@ -41,6 +41,7 @@ from v2v.models.layers import (
     conv_block,
     downsample,
     init_weights,
+    load_grown,
     output_conv,
     stack_time,
     up_block,
@@ -415,23 +416,6 @@ class Vid2VidGenerator(nn.Module):
 
 
 def load_coarser_scales(model: Vid2VidGenerator, state_dict: Mapping[str, torch.Tensor]) -> list[str]:
-    """Initialise ``model`` from a checkpoint of a generator with fewer scales (scale growth).
-
-    Every tensor of the coarser checkpoint must exist in ``model`` with the same shape (the same
-    preset with fewer ``num_scales``); the new finer scales keep their fresh initialisation.
-    Returns the names of the parameters and buffers left at their initialisation.
-    """
-    own = model.state_dict()
-    problems = [k for k in state_dict if k not in own]
-    problems += [
-        f"{k}: {tuple(v.shape)} vs {tuple(own[k].shape)}"
-        for k, v in state_dict.items()
-        if k in own and v.shape != own[k].shape
-    ]
-    if problems:
-        raise ValueError(
-            "the coarser checkpoint does not fit this generator (same preset, fewer scales expected): "
-            + "; ".join(problems[:5])
-        )
-    model.load_state_dict(state_dict, strict=False)
-    return [k for k in own if k not in state_dict]
+    """Initialise ``model`` from a checkpoint of a generator with fewer scales (scale growth); the new
+    finer scales keep their fresh initialisation. Returns the names of the tensors left at it."""
+    return load_grown(model, state_dict, "generator")

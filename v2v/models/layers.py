@@ -6,8 +6,8 @@ time axis into the batch (``fold_time``) or into the channels (``stack_time``) e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import Literal, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -128,3 +128,45 @@ def init_weights(module: nn.Module, std: float = 0.02) -> None:
 def count_parameters(module: nn.Module) -> int:
     """Number of parameters (works on ``meta``-device modules: nothing is allocated)."""
     return sum(p.numel() for p in module.parameters())
+
+
+def load_grown(model: nn.Module, state_dict: Mapping[str, torch.Tensor], what: str) -> list[str]:
+    """Initialise ``model`` from the state of a smaller network of the same kind (scale growth).
+
+    Every tensor of ``state_dict`` must exist in ``model`` with the same shape (the same preset with
+    fewer scales); the added parts keep their fresh initialisation. Returns the names left at it.
+    """
+    own = model.state_dict()
+    problems = [k for k in state_dict if k not in own]
+    problems += [
+        f"{k}: {tuple(v.shape)} vs {tuple(own[k].shape)}"
+        for k, v in state_dict.items()
+        if k in own and v.shape != own[k].shape
+    ]
+    if problems:
+        raise ValueError(
+            f"the coarser checkpoint does not fit this {what} (same preset, fewer scales expected): "
+            + "; ".join(problems[:5])
+        )
+    model.load_state_dict(state_dict, strict=False)
+    return [k for k in own if k not in state_dict]
+
+
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
+def use_batch_statistics(module: ModuleT) -> ModuleT:
+    """Batch-norm layers of ``module`` normalise with the statistics of each batch, as in training, and leave
+    their running averages untouched (train mode, momentum 0); every other layer keeps its mode.
+
+    vid2vid trains G on one frame per step, so a frame's own statistics are what G learned with; the
+    reference never switches G to eval mode at test time. Returns ``module``.
+    """
+    for layer in module.modules():
+        if isinstance(layer, BATCH_NORMS):
+            layer.train()
+            layer.momentum = 0.0
+    return module

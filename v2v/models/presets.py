@@ -51,10 +51,15 @@ class ModelPreset:
     # discriminators
     ndf: int
     n_layers_d: int
-    num_d: int
+    num_d: int  # spatial scales of D_I and of each D_V at generator scale 0
+    num_d_growth: int  # spatial scales added to them per generator scale (the reference: 2, 3, 4 at 512, 1024, 2048)
     num_frames_d: int  # frames per D_V window
     num_temporal_scales: int  # D_V temporal scales (strides temporal_stride_base^s)
     temporal_stride_base: int
+
+    def num_d_at(self, scale: int) -> int:
+        """Spatial scales of the discriminators while generator scale ``scale`` trains."""
+        return self.num_d + self.num_d_growth * scale
 
     @property
     def label_channels(self) -> int:
@@ -81,6 +86,7 @@ PRESETS: dict[str, ModelPreset] = {
         ndf=64,
         n_layers_d=3,
         num_d=2,
+        num_d_growth=1,
         num_frames_d=3,
         num_temporal_scales=2,
         temporal_stride_base=3,
@@ -103,6 +109,7 @@ PRESETS: dict[str, ModelPreset] = {
         ndf=32,
         n_layers_d=3,
         num_d=2,
+        num_d_growth=1,
         num_frames_d=3,
         num_temporal_scales=2,
         temporal_stride_base=3,
@@ -125,6 +132,7 @@ PRESETS: dict[str, ModelPreset] = {
         ndf=8,
         n_layers_d=2,
         num_d=2,
+        num_d_growth=1,
         num_frames_d=3,
         num_temporal_scales=2,
         temporal_stride_base=3,
@@ -187,21 +195,21 @@ def build_encoder(preset: ModelPreset, *, seed: int | None = 0) -> FeatureEncode
         )
 
 
-def build_image_discriminator(preset: ModelPreset, *, seed: int | None = 0) -> ImageDiscriminator:
-    """D_I of ``preset``."""
+def build_image_discriminator(preset: ModelPreset, *, scale: int = 0, seed: int | None = 0) -> ImageDiscriminator:
+    """D_I of ``preset`` for generator scale ``scale`` (:meth:`ModelPreset.num_d_at` spatial scales)."""
     with _seeded(seed):
         return ImageDiscriminator(
             label_channels=preset.label_channels,
             image_channels=preset.image_channels,
             ndf=preset.ndf,
             n_layers=preset.n_layers_d,
-            num_d=preset.num_d,
+            num_d=preset.num_d_at(scale),
             norm=preset.norm,
         )
 
 
-def build_video_discriminator(preset: ModelPreset, *, seed: int | None = 0) -> VideoDiscriminator:
-    """D_V of ``preset`` (one multi-scale PatchGAN per temporal scale)."""
+def build_video_discriminator(preset: ModelPreset, *, scale: int = 0, seed: int | None = 0) -> VideoDiscriminator:
+    """D_V of ``preset`` for generator scale ``scale`` (one multi-scale PatchGAN per temporal scale)."""
     with _seeded(seed):
         return VideoDiscriminator(
             image_channels=preset.image_channels,
@@ -210,7 +218,7 @@ def build_video_discriminator(preset: ModelPreset, *, seed: int | None = 0) -> V
             stride_base=preset.temporal_stride_base,
             ndf=preset.ndf,
             n_layers=preset.n_layers_d,
-            num_d=preset.num_d,
+            num_d=preset.num_d_at(scale),
             norm=preset.norm,
         )
 

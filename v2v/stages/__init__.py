@@ -21,6 +21,7 @@ STAGES: dict[str, str] = {
     "train_scale1": "v2v.stages.train_scale1",  # + local enhancer 1, from scale 0
     "train_scale2": "v2v.stages.train_scale2",  # + local enhancer 2, from scale 1
     "train_baseline": "v2v.stages.train_baseline",  # per-frame baseline, same budget (for the evaluation)
+    "segmenter": "v2v.stages.segmenter",  # the segmentation-consistency judge, from the train split's real frames
     "generate": "v2v.stages.generate",  # held-out videos synthesised (+ manipulation demo)
     "evaluate": "v2v.stages.evaluate",  # FID, video FDs, temporal metrics, preference proxies, report
 }

@@ -37,10 +37,11 @@ from v2v.eval.perceptual import LPIPS
 from v2v.eval.preference import Preference
 from v2v.eval.report import ReportData, ReportVideo, render
 from v2v.eval.scoring import DIMENSIONS, FeatureCache, Scorer, VideoScores, distances, preferences, series
+from v2v.eval.segmentation import Segmenter, load_segmenter
 from v2v.generation.pictures import condition_to_rgb, to_rgb
 from v2v.generation.synthesis import APPEARANCE_SEED, SynthesisModel, generate_stream, load_model
 from v2v.io.atomic import atomic_dir, remove_stale_temporaries, write_json, write_text
-from v2v.io.maps import read_rgb, write_rgb
+from v2v.io.maps import read_label, read_rgb, write_rgb
 from v2v.io.video import write_video
 from v2v.ops.device import resolve_device
 from v2v.paths import ProjectPaths
@@ -80,7 +81,7 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
     with stage_run("evaluate", cfg, paths, ("evaluate",)) as tracker:
         started = time.perf_counter()
         device = resolve_device(ec.device, "evaluate.device")
-        baseline = load_model(paths.baseline_dir / "model.pt", device)
+        baseline = load_model(paths.baseline_dir / "model.pt", device, cfg.generate.batch_norm)  # as vid2vid
         baseline_config = baseline.config
         if not baseline_config.get("per_frame"):
             raise ValueError(
@@ -89,6 +90,7 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
         task = baseline_config["train"]["task"]
         nets = feature_nets(ec, device)
         lpips = LPIPS(ec.lpips_weights).to(device)
+        segmenter = load_segmenter(paths.segmenter_dir / "model.pt", device)
         dataset = ClipDataset(paths=paths, split="test", task=task, clip_length=1, with_flow=False)
         entries = {v.video_id: v for v in dataset.videos}
         cache = FeatureCache(paths.eval_cache)
@@ -122,6 +124,7 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
                     ec,
                     cache,
                     out,
+                    segmenter=segmenter,
                     amp=cfg.generate.amp,  # the baseline in the precision vid2vid was generated in
                 )
             scored.append(scores)
@@ -136,6 +139,7 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
         metrics["seconds"] = round(time.perf_counter() - started, 2)
         weights = {net.metric: {**net.weights.as_dict(), "preprocess": net.preprocess} for net in nets}
         weights["lpips"] = {**lpips.weights.as_dict(), "preprocess": "frames in [-1, 1] at their own size"}
+        weights["segmenter"] = {**segmenter.weights, "preprocess": "frames at their own size; label maps of segment"}
         write_json(paths.evaluate_metrics, metrics)
         write_text(paths.evaluate_plots, per_frame_csv(scored))
         write_json(
@@ -189,6 +193,7 @@ def _evaluate_video(
     ec: EvaluateConfig,
     cache: FeatureCache,
     out: Path,
+    segmenter: Segmenter | None = None,
     amp: bool = False,
 ) -> VideoScores:
     """Generate the baseline for one video and score both systems, streaming; writes into ``out``."""
@@ -203,7 +208,9 @@ def _evaluate_video(
         batch_size=ec.batch_size,
         cache=cache,
         video_hash=dvc_md5(dataset.paths.frames / video.video_id),
+        segmenter=segmenter,
     )
+    labels = dataset.paths.segment_maps / video.video_id / "label"  # input label ids (segmentation consistency)
     device = next(baseline.generator.parameters()).device
     # every frame's clip is read once: the baseline's inputs and the scoring take it from one stream
     clips = (dataset.load_clip(video, t, 1) for t in range(frames))
@@ -223,7 +230,8 @@ def _evaluate_video(
                 raise FileNotFoundError(f"{fake_file}: missing generated frame; rerun `dvc repro generate`")
             fakes = {"vid2vid": read_rgb(fake_file), "baseline": to_rgb(result["fake"])}
             write_rgb(out / "baseline" / f"{t:06d}.png", fakes["baseline"])
-            scorer.add(real, fakes)
+            label_file = labels / f"{t:06d}.png"
+            scorer.add(real, fakes, read_label(label_file) if label_file.is_file() else None)
             yield np.concatenate([condition_to_rgb(clip["label"][0], task), real, *fakes.values()], 1)
 
     frames_iter = tqdm(compare_frames(), total=frames, desc=video.video_id, leave=False)
@@ -242,6 +250,7 @@ def summarise(videos: list[VideoScores], nets: list[FeatureNet], prefs: dict[str
             values = [x for v in videos for x in series(v, key, system)]
             if values:
                 metrics[key if system == SYSTEMS[0] else f"{key}_{system}"] = float(np.mean(values))
+    metrics.update(segmentation_metrics(videos))
     for name, pref in prefs.items():
         metrics[f"preference_{name}"] = pref.rate
         metrics[f"preference_{name}_low"] = pref.low
@@ -250,20 +259,55 @@ def summarise(videos: list[VideoScores], nets: list[FeatureNet], prefs: dict[str
     return {k: (float(f"{v:.6g}") if isinstance(v, float) else v) for k, v in metrics.items()}
 
 
+def segmentation_metrics(videos: list[VideoScores]) -> dict[str, Any]:
+    """``seg_miou`` / ``seg_accuracy`` of vid2vid, ``_baseline`` and ``_real`` over all videos, and per video."""
+    meters = [v.confusion for v in videos if v.confusion is not None and v.confusion.matrices]
+    if not meters:
+        return {}
+    pooled = meters[0]
+    for meter in meters[1:]:
+        pooled = pooled.merged(meter)
+    out: dict[str, Any] = {}
+    for system in (*SYSTEMS, "real"):
+        suffix = "" if system == SYSTEMS[0] else f"_{system}"
+        if system in pooled.matrices:
+            scores = pooled.scores(system)
+            out[f"seg_miou{suffix}"], out[f"seg_accuracy{suffix}"] = scores["miou"], scores["accuracy"]
+    out["seg_per_video"] = {
+        v.video_id: {
+            f"{name}_{system}": round(value, 5)
+            for system in v.confusion.matrices
+            for name, value in v.confusion.scores(system).items()
+        }
+        for v in videos
+        if v.confusion is not None and v.confusion.matrices
+    }
+    return out
+
+
 def per_frame_csv(videos: list[VideoScores]) -> str:
     """One row per evaluated frame: ``index, video, frame`` and every per-frame series (blank where undefined)."""
-    keys = sorted({f"lpips_{s}" for v in videos for s in v.lpips} | {k for v in videos for k in v.temporal})
+    keys = sorted(
+        {f"lpips_{s}" for v in videos for s in v.lpips}
+        | {f"seg_error_{s}" for v in videos for s in v.segmentation}
+        | {k for v in videos for k in v.temporal}
+    )
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["index", "video", "frame", *keys])
     index = 0
     for v in videos:
-        columns = {**{f"lpips_{s}": values for s, values in v.lpips.items()}, **v.temporal}
+        columns = {
+            **{f"lpips_{s}": values for s, values in v.lpips.items()},
+            **{f"seg_error_{s}": values for s, values in v.segmentation.items()},
+            **v.temporal,
+        }
         for t in range(v.frames):
             row: list[Any] = [index, v.video_id, t]
             for key in keys:
                 values = columns.get(key, [])
-                offset = t if key.startswith("lpips_") else t - 1  # temporal series start at the pair (0, 1)
+                per_frame = key.startswith(("lpips_", "seg_error_"))
+                offset = t if per_frame else t - 1  # temporal series start at the pair (0, 1)
                 row.append(f"{values[offset]:.6g}" if 0 <= offset < len(values) else "")
             writer.writerow(row)
             index += 1

@@ -56,7 +56,7 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
     with stage_run("generate", cfg, paths, ("generate",)) as tracker:
         device = resolve_device(gc.device, "generate.device")
         model_file = paths.model_dir(2) / "model.pt"
-        model = load_model(model_file, device)
+        model = load_model(model_file, device, cfg.generate.batch_norm)
         if gc.seeds and model.feature_bank is None:
             raise ValueError(
                 f"generate.seeds: {model_file} has no feature encoder (trained with model.feature_channels 0), so it "

@@ -18,6 +18,7 @@ import torch
 
 from v2v.data.clips import ClipDataset
 from v2v.models.encoder import FeatureBank, FeatureEncoder, instance_features
+from v2v.models.layers import use_batch_statistics
 
 
 def every_frame(dataset: ClipDataset, chunk: int = 8) -> Iterator[dict[str, torch.Tensor]]:
@@ -39,12 +40,11 @@ def fit_feature_bank(
 ) -> FeatureBank:
     """k-means centres per class over the instance features of every frame of ``clips``."""
     device = next(encoder.parameters()).device
-    was_training = encoder.training
-    encoder.eval()
+    # E as G saw it in training: batch norm with each clip's statistics (on a copy: E itself is unchanged)
+    encoder = use_batch_statistics(copy.deepcopy(encoder).eval())
     samples: list[tuple[int, torch.Tensor]] = []
     for clip in clips:
         image, instance = clip["image"].to(device), clip["instance"].to(device)
         pooled = encoder(image, instance)
         samples.extend(instance_features(pooled.flatten(0, 1), instance.flatten(0, 1)))
-    encoder.train(was_training)
     return FeatureBank.fit(samples, num_clusters=num_clusters, seed=seed)

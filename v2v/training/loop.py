@@ -42,8 +42,10 @@ from tqdm import tqdm
 
 from v2v.config import Config, ScaleConfig, to_dict
 from v2v.data.clips import ClipDataset
+from v2v.models.discriminators import ImageDiscriminator, VideoDiscriminator
 from v2v.models.encoder import FeatureEncoder
 from v2v.models.generator import Vid2VidGenerator, load_coarser_scales
+from v2v.models.layers import load_grown
 from v2v.models.presets import (
     CITYSCAPES_FOREGROUND_IDS,
     ModelPreset,
@@ -139,8 +141,8 @@ def config_hash(config: Mapping[str, Any]) -> str:
 @dataclass
 class Networks:
     generator: Vid2VidGenerator
-    image_d: torch.nn.Module
-    video_d: torch.nn.Module
+    image_d: ImageDiscriminator
+    video_d: VideoDiscriminator
     encoder: FeatureEncoder | None = None  # E (model.feature_channels > 0)
     generator_ema: Vid2VidGenerator | None = None  # averaged copies (train.ema_decay > 0): what generation uses
     encoder_ema: FeatureEncoder | None = None
@@ -169,8 +171,8 @@ def build_networks(cfg: Config, scale: int, previous: Path | None) -> tuple[Netw
     preset = model_preset(cfg)
     nets = Networks(
         generator=build_generator(preset, num_scales=scale + 1, seed=cfg.train.seed),
-        image_d=build_image_discriminator(preset, seed=cfg.train.seed + 1),
-        video_d=build_video_discriminator(preset, seed=cfg.train.seed + 2),
+        image_d=build_image_discriminator(preset, scale=scale, seed=cfg.train.seed + 1),
+        video_d=build_video_discriminator(preset, scale=scale, seed=cfg.train.seed + 2),
         encoder=build_encoder(preset, seed=cfg.train.seed + 3) if preset.feature_channels else None,
     )
     fresh: list[str] = []
@@ -186,8 +188,9 @@ def build_networks(cfg: Config, scale: int, previous: Path | None) -> tuple[Netw
             )
         previous_modules = payload["modules"]
         fresh = load_coarser_scales(nets.generator, previous_modules["generator"])
-        nets.image_d.load_state_dict(previous_modules["image_discriminator"])
-        nets.video_d.load_state_dict(previous_modules["video_discriminator"])
+        # the discriminators gain model.num_d_growth spatial scales; the new (coarsest) ones start fresh
+        load_grown(nets.image_d, previous_modules["image_discriminator"], "image discriminator")
+        load_grown(nets.video_d, previous_modules["video_discriminator"], "video discriminator")
         if nets.encoder is not None:
             nets.encoder.load_state_dict(previous_modules["encoder"])
     if cfg.train.ema_decay > 0:
@@ -242,21 +245,25 @@ def train_scale(
     coarse = [p for name, p in nets.generator.named_parameters() if not name.startswith(f"scales.{scale}.")]
     coarse += list(nets.encoder.parameters()) if nets.encoder is not None else []  # E is held with them
     trained_g = [*nets.generator.parameters(), *(nets.encoder.parameters() if nets.encoder is not None else ())]
-    weights = LossWeights(
-        gan=tc.loss_gan,
-        feature_matching=tc.loss_feature_matching,
-        vgg=tc.loss_vgg,
-        flow=tc.loss_flow,
-        flow_warp=tc.loss_flow_warp,
-        warp=tc.loss_warp,
-        mask=tc.loss_mask,
-    )
     objective = Vid2VidObjective(
-        weights=weights, gan_mode=tc.gan_mode, vgg_weights=tc.vgg_weights, temporal=not per_frame
+        weights=loss_weights(cfg),
+        gan_mode=tc.gan_mode,
+        vgg_weights=tc.vgg_weights,
+        temporal=not per_frame,
+        judge_hallucinated=tc.judge_hallucinated,
+        scale=scale,
     ).to(dist.device)
-    lr_g, lr_d, betas = (tc.lr / 2, tc.lr * 2, (0.0, 0.9)) if tc.ttur else (tc.lr, tc.lr, (tc.beta1, tc.beta2))
+    # the reference lowers the learning rate per scale (its 512/1024/2048 scripts: 2e-4, 1e-4, 5e-5)
+    lr = tc.lr * tc.lr_per_scale**scale
+    lr_g, lr_d, betas = (lr / 2, lr * 2, (0.0, 0.9)) if tc.ttur else (lr, lr, (tc.beta1, tc.beta2))
     opt_g = torch.optim.Adam(trained_g, lr=lr_g, betas=betas)
-    opt_d = torch.optim.Adam([*nets.image_d.parameters(), *nets.video_d.parameters()], lr=lr_d, betas=betas)
+    opt_d = torch.optim.Adam(nets.image_d.parameters(), lr=lr_d, betas=betas)
+    # D_V as in the reference: its own optimiser, lr and betas fixed (no TTUR, never decayed)
+    optimizers = {"g": opt_g, "d": opt_d}
+    if not per_frame:
+        optimizers["d_video"] = torch.optim.Adam(nets.video_d.parameters(), lr=lr, betas=(tc.beta1, 0.999))
+    discriminators = [nets.image_d, *([] if per_frame else [nets.video_d])]
+    d_params = [p for d in discriminators for p in d.parameters()]
     use_amp = tc.amp
     scaler = torch.amp.GradScaler(dist.device.type, enabled=use_amp and dist.device.type == "cuda")
 
@@ -270,9 +277,7 @@ def train_scale(
         )
     distributed.barrier()
     if tc.resume == "auto" and (last := latest_checkpoint(work_dir)) is not None:
-        payload = load_checkpoint(
-            last, modules=nets.modules(), config=config, optimizers={"g": opt_g, "d": opt_d}, scaler=scaler
-        )
+        payload = load_checkpoint(last, modules=nets.modules(), config=config, optimizers=optimizers, scaler=scaler)
         start_epoch, step, skip = payload["epoch"], payload["step"], payload["extra"].get("batch", 0)
         history = list(payload["extra"].get("history", []))
         last_terms = dict(payload["extra"].get("last", {}))  # the final losses, also when nothing is left to do
@@ -280,14 +285,12 @@ def train_scale(
     elif dist.is_main:
         log.info("scale %d: starting from %s", scale, previous or "random initialisation")
 
+    # DDP wraps what has one forward per backward (G, E); the discriminators judge real and fake in
+    # separate calls (separate batch statistics), so their gradients are averaged by hand
     generator: torch.nn.Module = nets.generator
-    image_d: torch.nn.Module = nets.image_d
-    video_d: torch.nn.Module = nets.video_d
     encoder: torch.nn.Module | None = nets.encoder
     if dist.world_size > 1:
         generator = DistributedDataParallel(nets.generator, find_unused_parameters=True)
-        image_d = DistributedDataParallel(nets.image_d)
-        video_d = DistributedDataParallel(nets.video_d, find_unused_parameters=True)
         if nets.encoder is not None:
             encoder = DistributedDataParallel(nets.encoder, find_unused_parameters=True)  # frozen with the coarse
     sampler: DistributedSampler[Any] | None = (
@@ -318,16 +321,17 @@ def train_scale(
         )
         bar = tqdm(
             loader,
-            desc=f"scale {scale} epoch {epoch + 1}/{sc.epochs}",
+            desc=f"{'baseline ' if per_frame else ''}scale {scale} epoch {epoch + 1}/{sc.epochs}",
             leave=False,
             disable=not progress or not dist.is_main,
         )
         for index, raw in enumerate(bar):
             if epoch == start_epoch and index < skip:
                 continue  # done before the interruption: same data order, so skipping is exact
+            where = dataset.describe(raw.pop("clip"))
             batch = downscale({k: v.to(dist.device) for k, v in raw.items()}, factor)
             if batch["image"].shape[1] <= context:
-                raise ValueError(f"clips of {batch['image'].shape[1]} frames; need more than {context}")
+                raise ValueError(f"clips of {batch['image'].shape[1]} frames ({where}); need more than {context}")
             # some steps generate the whole clip from labels alone (the test-time first-frame policy)
             from_labels = random.Random(tc.seed * 1_000_003 + step).random() < tc.from_labels_prob
             given = 0 if from_labels or per_frame else context
@@ -342,24 +346,37 @@ def train_scale(
                     n_frames_backprop=tc.n_frames_backprop,
                     per_frame=per_frame,
                 )
-            # discriminators
+            # the reference's order: G is updated, then the Ds, both judged by the Ds of this step
+            for p in d_params:
+                p.requires_grad_(False)
             with autocast(dist.device, use_amp):
-                d_terms = objective.discriminator(clip, out["fake"].detach(), image_d, video_d)  # type: ignore[arg-type]
-                d_loss = sum(d_terms.values(), torch.zeros((), device=dist.device))
-            opt_d.zero_grad(set_to_none=True)
-            scaler.scale(d_loss).backward()
-            scaler.unscale_(opt_d)
-            d_norm = _grad_norm([*nets.image_d.parameters(), *nets.video_d.parameters()])
-            scaler.step(opt_d)
-            # generator
-            with autocast(dist.device, use_amp):
-                g_terms = objective.generator(clip, out, image_d, video_d)  # type: ignore[arg-type]
+                g_terms = objective.generator(clip, out, nets.image_d, nets.video_d)
                 g_loss = sum(g_terms.values(), torch.zeros((), device=dist.device))
+            _check_finite(g_terms, scale, step + 1, where)
             opt_g.zero_grad(set_to_none=True)
             scaler.scale(g_loss).backward()
             scaler.unscale_(opt_g)
-            g_norm = _grad_norm(trained_g)
+            g_norm = _grad_norm(trained_g, "generator", scale, step + 1, where)
             scaler.step(opt_g)
+            for p in d_params:
+                p.requires_grad_(True)
+            detached = {k: v.detach() for k, v in out.items() if k in ("fake", "hallucinated")}
+            with autocast(dist.device, use_amp):
+                d_terms = objective.discriminator(clip, detached, nets.image_d, nets.video_d)
+                d_loss = sum(d_terms.values(), torch.zeros((), device=dist.device))
+            _check_finite(d_terms, scale, step + 1, where)
+            for opt in optimizers.values():
+                if opt is not opt_g:
+                    opt.zero_grad(set_to_none=True)
+            scaler.scale(d_loss).backward()
+            distributed.average_gradients(d_params)
+            for name, opt in optimizers.items():
+                if name != "g":
+                    scaler.unscale_(opt)
+            d_norm = _grad_norm(d_params, "discriminators", scale, step + 1, where)
+            for name, opt in optimizers.items():
+                if name != "g":
+                    scaler.step(opt)
             scaler.update()
             if nets.generator_ema is not None:
                 update_ema(nets.generator_ema, nets.generator, tc.ema_decay)
@@ -376,8 +393,6 @@ def train_scale(
                 "clip_length": float(batch["image"].shape[1]),
                 "epoch": float(epoch),
             }
-            if not all(math.isfinite(v) for v in last_terms.values()):
-                raise FloatingPointError(f"scale {scale} step {step}: non-finite loss or gradient: {last_terms}")
             if dist.is_main:
                 bar.set_postfix(g=f"{float(g_loss.detach()):.3f}", d=f"{float(d_loss.detach()):.3f}")
                 if step % tc.log_every == 0 or step == 1:
@@ -394,10 +409,10 @@ def train_scale(
                     )
                 if step % tc.checkpoint_every == 0:
                     position = (step, epoch, index + 1)
-                    _save(step_path(work_dir, step), config, nets, opt_g, opt_d, scaler, position, history, last_terms)
+                    _save(step_path(work_dir, step), config, nets, optimizers, scaler, position, history, last_terms)
         if dist.is_main:
             position = (step, epoch + 1, 0)
-            _save(step_path(work_dir, step), config, nets, opt_g, opt_d, scaler, position, history, last_terms)
+            _save(step_path(work_dir, step), config, nets, optimizers, scaler, position, history, last_terms)
     distributed.barrier()
     summary: dict[str, Any] = {"scale": scale, "steps": step, "seconds": time.perf_counter() - started}
     dataset.clip_length = schedule.frames_at(sc.epochs - 1)  # also when resumed after the last epoch
@@ -424,6 +439,30 @@ def train_scale(
     return summary
 
 
+def loss_weights(cfg: Config) -> LossWeights:
+    """The objective's term weights from ``train.loss_*``."""
+    tc = cfg.train
+    return LossWeights(
+        gan=tc.loss_gan,
+        feature_matching=tc.loss_feature_matching,
+        vgg=tc.loss_vgg,
+        flow=tc.loss_flow,
+        flow_warp=tc.loss_flow_warp,
+        warp=tc.loss_warp,
+        mask=tc.loss_mask,
+    )
+
+
+def _check_finite(terms: Mapping[str, torch.Tensor], scale: int, step: int, where: str) -> None:
+    """A non-finite loss stops training with the step, the term(s) and the clip that produced them."""
+    bad = {k: float(v.detach()) for k, v in terms.items() if not torch.isfinite(v.detach()).all()}
+    if bad:
+        raise FloatingPointError(
+            f"scale {scale} step {step}: non-finite loss term(s) {bad} on {where}; lower train.lr, check that "
+            "clip's frames, maps and flow, or set train.amp false if mixed precision is on"
+        )
+
+
 def _check_videos(dataset: ClipDataset, context: int, multiple: int, scale: int) -> None:
     """Every training video must be longer than the generator's context and sized for this scale."""
     for video in dataset.videos:
@@ -448,7 +487,7 @@ def _for_generation(nets: Networks, dataset: ClipDataset, factor: int, tc: Any, 
     if weights == "ema":
 
         def averaged_forward(raw: dict[str, torch.Tensor]) -> None:
-            clip = downscale({k: v[None].to(device) for k, v in raw.items()}, factor)
+            clip = downscale({k: v[None].to(device) for k, v in raw.items() if k != "clip"}, factor)
             features = encoder(clip["image"], clip["instance"]) if encoder is not None else None
             generator(clip["label"], features=features)
 
@@ -469,17 +508,23 @@ def _for_generation(nets: Networks, dataset: ClipDataset, factor: int, tc: Any, 
     return extra
 
 
-def _grad_norm(params: list[torch.nn.Parameter]) -> float:
+def _grad_norm(params: list[torch.nn.Parameter], what: str, scale: int, step: int, where: str) -> float:
+    """Gradient norm of ``params``; a non-finite one (an exploding or NaN gradient) stops training, named."""
     grads = [p.grad.detach().float().norm() for p in params if p.grad is not None]
-    return float(torch.stack(grads).norm()) if grads else 0.0
+    norm = float(torch.stack(grads).norm()) if grads else 0.0
+    if not math.isfinite(norm):
+        raise FloatingPointError(
+            f"scale {scale} step {step}: the {what}' gradient norm is {norm} (exploding or NaN gradient) on "
+            f"{where}; lower train.lr, or set train.amp false if mixed precision is on"
+        )
+    return norm
 
 
 def _save(
     path: Path,
     config: dict[str, Any],
     nets: Networks,
-    opt_g: Any,
-    opt_d: Any,
+    optimizers: Mapping[str, torch.optim.Optimizer],
     scaler: Any,
     position: tuple[int, int, int],  # (step, epoch, batch)
     history: list[dict[str, float]],
@@ -491,7 +536,7 @@ def _save(
         path,
         config=config,
         modules=nets.modules(),
-        optimizers={"g": opt_g, "d": opt_d},
+        optimizers=optimizers,
         scaler=scaler,
         step=step,
         epoch=epoch,

@@ -1,10 +1,31 @@
-"""The vid2vid objective: which losses judge a generated clip, assembled from :mod:`v2v.losses`.
+"""The vid2vid objective as the reference trains it: which losses judge a generated clip.
 
 Models compute (:mod:`v2v.models`), these judge, the loop (:mod:`v2v.training.loop`) updates.
 Clips are ``(B, T, C, H, W)``; the generator produced frames ``context..T-1`` from the real
 frames ``0..context-1`` (``context`` is ``num_frames_g - 1``, or 0 when it generated the whole clip
-from the labels alone, as at test time), so every term below lines generated frame ``t`` up with
-real frame ``t``, its ground-truth flow ``flow[:, t]`` (onto frame t-1) and its confidence.
+from the labels alone, as at test time), so every term lines generated frame ``t`` up with real
+frame ``t``, its ground-truth flow ``flow[:, t]`` (onto frame t-1) and its confidence.
+
+Generator terms (each weighted, each a named scalar):
+
+* ``g_gan``, ``g_feat`` — D_I on the final frame ``fake``; ``vgg`` — VGG19 features of ``fake``;
+* ``raw_g_gan``, ``raw_g_feat``, ``raw_vgg`` — the same on the hallucinated frame ``h`` (the
+  reference's ``fake_B_raw``; ``judge_hallucinated``). Without them H learns only through the mask,
+  i.e. nothing wherever the model warps, yet H makes first frames and disocclusions;
+* ``video_g_gan``, ``video_g_feat`` — D_V at every temporal scale the clip is long enough for;
+* ``flow`` (÷ 2^scale, the reference's ``lambda_F / 2^(S-1)``: flows in pixels double per scale),
+  ``flow_warp``, ``warp`` — flow supervision and warp consistency, masked by the flow confidence;
+* ``mask`` — ``L1(m, 0)``, only on steps without real first frames (the reference's ``--no_first_img``)
+  and only with a positive weight: on every step it pushes the model to copy the previous frame.
+
+Discriminator terms: ``d_real``, ``d_fake`` (+ ``raw_d_real``, ``raw_d_fake``: D_I also learns to
+reject the hallucinated frame; real counts once per kind of fake, as in the reference),
+``video_d_real``, ``video_d_fake``. Real and fake frames pass the discriminators in separate calls,
+so batch-norm statistics never mix them (the loop averages D's gradients itself under DDP).
+
+Choices where the reference is silent or we keep a different but equivalent form: the feature-
+matching targets D(real) are computed without gradient; the reference's 0.5 factor on D's loss is
+left out (Adam is invariant to a constant scale of the loss).
 """
 
 from __future__ import annotations
@@ -21,13 +42,13 @@ from v2v.models.discriminators import ImageDiscriminator, Predictions, VideoDisc
 
 @dataclass(frozen=True)
 class LossWeights:
-    gan: float = 1.0  # adversarial terms of D_I and D_V
-    feature_matching: float = 10.0  # discriminator feature matching (both Ds)
-    vgg: float = 10.0  # VGG19 perceptual (0 disables it: no VGG is built)
-    flow: float = 10.0  # L1 to the ground-truth flow
-    flow_warp: float = 10.0  # L1 of the real previous frame warped by the predicted flow
-    warp: float = 10.0  # warp consistency of the generated frames
-    mask: float = 1.0  # occlusion-mask regulariser
+    gan: float  # adversarial terms of D_I and D_V
+    feature_matching: float  # discriminator feature matching (both Ds)
+    vgg: float  # VGG19 perceptual (0 disables it: no VGG is built)
+    flow: float  # L1 to the ground-truth flow (divided by 2^scale)
+    flow_warp: float  # L1 of the real previous frame warped by the predicted flow
+    warp: float  # warp consistency of the generated frames
+    mask: float  # occlusion-mask regulariser, on steps without real first frames
 
 
 @dataclass(frozen=True)
@@ -40,6 +61,22 @@ class ClipBatch:
     flow_valid: torch.Tensor  # (B, T, 1, H, W)
     context: int  # real frames given to the generator as previous frames (0: it generated every frame)
 
+    @property
+    def generated(self) -> slice:
+        """Frames the generator produced."""
+        return slice(self.context, None)
+
+    @property
+    def first_temporal(self) -> int:
+        """First frame with a previous frame (temporal terms start here): ``context``, or 1 without context."""
+        return max(self.context, 1)
+
+    def previous_fakes(self, fake: torch.Tensor) -> torch.Tensor:
+        """Frame t-1 of every generated frame from :attr:`first_temporal` on (a real context frame for the first)."""
+        if self.context:
+            return torch.cat([self.image[:, self.context - 1 : self.context], fake[:, :-1]], dim=1)
+        return fake[:, :-1]
+
 
 class Vid2VidObjective:
     """Discriminator and generator losses of one clip; every call returns named scalar terms."""
@@ -47,19 +84,24 @@ class Vid2VidObjective:
     def __init__(
         self,
         *,
-        weights: LossWeights = LossWeights(),  # term weights
+        weights: LossWeights,  # term weights
         gan_mode: str = "lsgan",  # lsgan (reference) | hinge
         vgg_weights: str = "imagenet",  # imagenet | none (tests only) | path; unused when weights.vgg == 0
         temporal: bool = True,  # False: image terms only (no D_V, flow, warp or mask terms): the per-frame baseline
+        judge_hallucinated: bool = True,  # also judge the hallucinated frame (the reference's fake_B_raw)
+        scale: int = 0,  # generator scale being trained (the flow term is divided by 2^scale)
     ) -> None:
         self.weights = weights
         self.temporal = temporal
+        self.judge_hallucinated = judge_hallucinated
         self.image_gan = GANLoss(mode=gan_mode, weight=weights.gan)  # type: ignore[arg-type]
+        self.raw_gan = GANLoss(mode=gan_mode, weight=weights.gan, prefix="raw_")  # type: ignore[arg-type]
         self.video_gan = GANLoss(mode=gan_mode, weight=weights.gan, prefix="video_")  # type: ignore[arg-type]
         self.image_feat = FeatureMatchingLoss(weight=weights.feature_matching)
+        self.raw_feat = FeatureMatchingLoss(weight=weights.feature_matching, prefix="raw_")
         self.video_feat = FeatureMatchingLoss(weight=weights.feature_matching, prefix="video_")
         self.vgg = VGGPerceptualLoss(weights=vgg_weights, weight=weights.vgg) if weights.vgg > 0 else None
-        self.flow_loss = FlowLoss(weight_flow=weights.flow, weight_warp=weights.flow_warp)
+        self.flow_loss = FlowLoss(weight_flow=weights.flow / 2**scale, weight_warp=weights.flow_warp)
         self.warp_loss = WarpConsistencyLoss(weight=weights.warp)
         self.mask_loss = MaskRegulariser(weight=weights.mask)
 
@@ -76,27 +118,26 @@ class Vid2VidObjective:
         """Temporal scales of D_V that a generated clip of ``frames`` frames is long enough for (none without D_V)."""
         if not self.temporal:
             return []
-        bare = _bare(video_d)
-        return [s for s in range(bare.num_temporal_scales) if frames >= bare.min_clip_length(s)]
+        return [s for s in range(video_d.num_temporal_scales) if frames >= video_d.min_clip_length(s)]
 
     def discriminator(
         self,
         batch: ClipBatch,
-        fake: torch.Tensor,  # (B, T - context, 3, H, W), detached
+        out: dict[str, torch.Tensor],  # generator outputs, (B, T - context, C, H, W) each, detached
         image_d: ImageDiscriminator,
         video_d: VideoDiscriminator,
     ) -> dict[str, torch.Tensor]:
-        c = batch.context
-        real, label, flow = batch.image[:, c:], batch.label[:, c:], batch.flow[:, c:]
-        terms = self.image_gan.discriminator(*_judge(image_d, (label, real), (label, fake)))
-        for s in self.fake_video_scales(video_d, fake.shape[1]):
-            real_frames, real_flows = _bare(video_d).windows(real, flow, s)
-            fake_frames, _ = _bare(video_d).windows(fake, flow, s)
-            scale_terms = self.video_gan.discriminator(
-                *_judge(video_d, (real_frames, real_flows), (fake_frames, real_flows), s)
-            )
-            for key, value in scale_terms.items():
-                terms[key] = terms.get(key, torch.zeros((), device=value.device)) + value
+        g = batch.generated
+        real, label, flow = batch.image[:, g], batch.label[:, g], batch.flow[:, g]
+        pred_real = image_d(label, real)
+        terms = self.image_gan.discriminator(pred_real, image_d(label, out["fake"]))
+        if self.judge_hallucinated:
+            terms.update(self.raw_gan.discriminator(pred_real, image_d(label, out["hallucinated"])))
+        for s in self.fake_video_scales(video_d, out["fake"].shape[1]):
+            real_frames, flows = video_d.windows(real, flow, s)
+            fake_frames, _ = video_d.windows(out["fake"], flow, s)
+            scale_terms = self.video_gan.discriminator(video_d(real_frames, flows, s), video_d(fake_frames, flows, s))
+            _accumulate(terms, scale_terms)
         return terms
 
     def generator(
@@ -106,48 +147,46 @@ class Vid2VidObjective:
         image_d: ImageDiscriminator,
         video_d: VideoDiscriminator,
     ) -> dict[str, torch.Tensor]:
-        c = batch.context
+        g = batch.generated
         fake = out["fake"]
-        real, label, flow = batch.image[:, c:], batch.label[:, c:], batch.flow[:, c:]
-        pred_fake, pred_real = _judge(image_d, (label, fake), (label, real))
+        real, label, flow = batch.image[:, g], batch.label[:, g], batch.flow[:, g]
+        with torch.no_grad():
+            pred_real = _detached(image_d(label, real))  # feature-matching targets
+        pred_fake = image_d(label, fake)
         terms = {**self.image_gan.generator(pred_fake), **self.image_feat(pred_fake, pred_real)}
-        for s in self.fake_video_scales(video_d, fake.shape[1]):
-            real_frames, real_flows = _bare(video_d).windows(real, flow, s)
-            fake_frames, _ = _bare(video_d).windows(fake, flow, s)
-            v_fake, v_real = _judge(video_d, (fake_frames, real_flows), (real_frames, real_flows), s)
-            for key, value in {**self.video_gan.generator(v_fake), **self.video_feat(v_fake, v_real)}.items():
-                terms[key] = terms.get(key, torch.zeros((), device=value.device)) + value
         if self.vgg is not None:
             terms.update(self.vgg(fake, real))
-        # temporal terms need a previous frame: frames g0..T-1 (g0 = c, or 1 when nothing was given)
-        g0 = max(c, 1)
-        k = g0 - c
-        if self.temporal and batch.image.shape[1] > g0:
-            real_prev = batch.image[:, g0 - 1 : -1]
-            target, conf = batch.flow[:, g0:], batch.flow_valid[:, g0:]
-            terms.update(self.flow_loss(out["flow"][:, k:], target, conf, real_prev, batch.image[:, g0:]))
-            fake_prev = torch.cat([batch.image[:, c - 1 : c], fake[:, :-1]] if c else [fake[:, :-1]], dim=1)
+        if self.judge_hallucinated:
+            raw = out["hallucinated"]
+            pred_raw = image_d(label, raw)
+            terms.update({**self.raw_gan.generator(pred_raw), **self.raw_feat(pred_raw, pred_real)})
+            if self.vgg is not None:
+                terms.update({f"raw_{k}": v for k, v in self.vgg(raw, real).items()})
+        for s in self.fake_video_scales(video_d, fake.shape[1]):
+            real_frames, flows = video_d.windows(real, flow, s)
+            fake_frames, _ = video_d.windows(fake, flow, s)
+            with torch.no_grad():
+                v_real = _detached(video_d(real_frames, flows, s))
+            v_fake = video_d(fake_frames, flows, s)
+            _accumulate(terms, {**self.video_gan.generator(v_fake), **self.video_feat(v_fake, v_real)})
+        first = batch.first_temporal
+        if self.temporal and batch.image.shape[1] > first:
+            k = first - batch.context  # index of frame `first` among the generated ones
+            target, conf = batch.flow[:, first:], batch.flow_valid[:, first:]
+            real_prev = batch.image[:, first - 1 : -1]
+            terms.update(self.flow_loss(out["flow"][:, k:], target, conf, real_prev, batch.image[:, first:]))
+            fake_prev = batch.previous_fakes(fake)
             terms.update(self.warp_loss(fake[:, k:], fake_prev.detach(), target, conf))
-            terms.update(self.mask_loss(out["occlusion_mask"][:, k:], conf))
+            if self.weights.mask > 0 and batch.context == 0:
+                terms.update(self.mask_loss(out["occlusion_mask"][:, k:], conf))
         return terms
 
 
-def _judge(
-    discriminator: torch.nn.Module, first: tuple[torch.Tensor, ...], second: tuple[torch.Tensor, ...], *extra: int
-) -> tuple[Predictions, Predictions]:
-    """One discriminator call on both inputs stacked along the batch, split back into two predictions.
-
-    One forward per backward keeps DistributedDataParallel's gradient reduction exact (and is faster).
-    """
-    n = first[0].shape[0]
-    both = discriminator(*(torch.cat([a, b]) for a, b in zip(first, second, strict=True)), *extra)
-    rows = both[0][0].shape[0] // 2  # D_I folds time into the batch: B*T rows per input
-    assert rows * 2 == both[0][0].shape[0] and rows % n == 0
-    return [[t[:rows] for t in scale] for scale in both], [[t[rows:] for t in scale] for scale in both]
+def _accumulate(terms: dict[str, torch.Tensor], more: dict[str, torch.Tensor]) -> None:
+    """Add ``more`` into ``terms`` key by key (the temporal scales of D_V sum into one term each)."""
+    for key, value in more.items():
+        terms[key] = terms[key] + value if key in terms else value
 
 
-def _bare(video_d: VideoDiscriminator) -> VideoDiscriminator:
-    """D_V itself, also when wrapped in DistributedDataParallel (whose forward is D_V's)."""
-    module = getattr(video_d, "module", video_d)
-    assert isinstance(module, VideoDiscriminator)
-    return module
+def _detached(predictions: Predictions) -> Predictions:
+    return [[t.detach() for t in scale] for scale in predictions]
