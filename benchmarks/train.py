@@ -4,7 +4,7 @@
 
 Builds a sample project (street clips, ground-truth maps, DIS flow), then times
 * ``bare step``: the same networks and objective on one fixed, preloaded batch: generator forward,
-  discriminator update, generator update — nothing else;
+  generator update, discriminator update — nothing else;
 * ``loop step``: :func:`v2v.training.loop.train_scale` step to step (data loading from disk,
   augmentation, downscaling, loss bookkeeping, logging to a callback);
 * ``checkpoint``: one resumable checkpoint (weights + optimiser states), paid every ``checkpoint_every`` steps.
@@ -27,8 +27,8 @@ from v2v.data.clips import ClipDataset
 from v2v.paths import ProjectPaths
 from v2v.stages import get_stage
 from v2v.training.checkpoint import save_checkpoint
-from v2v.training.loop import build_networks, train_scale
-from v2v.training.objective import ClipBatch, LossWeights, Vid2VidObjective
+from v2v.training.loop import build_networks, loss_weights, train_scale
+from v2v.training.objective import ClipBatch, Vid2VidObjective
 
 
 def main() -> None:
@@ -80,23 +80,29 @@ def main() -> None:
 
         # bare: one preloaded batch, the same networks and objective
         nets, _ = build_networks(cfg, 0, None)
-        objective = Vid2VidObjective(weights=LossWeights(vgg=0.0))
+        objective = Vid2VidObjective(weights=loss_weights(cfg))
         opt_g = torch.optim.Adam(nets.generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
         opt_d = torch.optim.Adam([*nets.image_d.parameters(), *nets.video_d.parameters()], lr=2e-4, betas=(0.5, 0.999))
+        d_params = [*nets.image_d.parameters(), *nets.video_d.parameters()]
         item = {k: v[None] for k, v in dataset[0].items()}
         context = nets.generator.num_frames - 1
         clip = ClipBatch(item["label"], item["image"], item["flow"], item["flow_valid"], context)
 
-        def bare_step() -> None:
+        def bare_step() -> None:  # as the loop: G first (the Ds frozen), then the Ds on the detached outputs
             out = nets.generator(clip.label, prev_fakes=clip.image[:, :context])
-            d_loss = sum(objective.discriminator(clip, out["fake"].detach(), nets.image_d, nets.video_d).values())
-            opt_d.zero_grad()
-            d_loss.backward()  # type: ignore[union-attr]
-            opt_d.step()
+            for p in d_params:
+                p.requires_grad_(False)
             g_loss = sum(objective.generator(clip, out, nets.image_d, nets.video_d).values())
             opt_g.zero_grad()
             g_loss.backward()  # type: ignore[union-attr]
             opt_g.step()
+            for p in d_params:
+                p.requires_grad_(True)
+            detached = {k: out[k].detach() for k in ("fake", "hallucinated")}
+            d_loss = sum(objective.discriminator(clip, detached, nets.image_d, nets.video_d).values())
+            opt_d.zero_grad()
+            d_loss.backward()  # type: ignore[union-attr]
+            opt_d.step()
 
         bare_step()  # warm-up
         bare = []

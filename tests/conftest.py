@@ -99,6 +99,7 @@ TINY_PARAMS = {
     "train": {"num_scales": 2, "log_every": 1, "sample_every": 2, "checkpoint_every": 2},
     "train_scale0": {"epochs": 1, "decay_epochs": 0, "samples_per_video": 1, "start_frames": 4, "max_frames": 4},
     "train_scale1": {"epochs": 1, "decay_epochs": 0, "samples_per_video": 1, "start_frames": 4, "max_frames": 4},
+    "segmenter": {"steps": 20, "batch_size": 4},
     "evaluate": {"video_backbones": ["r2plus1d_18"], "clip_frames": 8},
 }
 

@@ -466,10 +466,11 @@ class SegmenterConfig:
         "DeepLabV3-ResNet50, VOC weights: person, car, bus, train, motorcycle, bicycle are scored)",
     )
     weights: str = param("default", "deeplabv3: default (download or $TORCH_HOME), none (tests), a state-dict path")
-    steps: int = param(600, "trained: optimiser steps", in_range(1, 1_000_000))
+    steps: int = param(300, "trained: optimiser steps", in_range(1, 1_000_000))
     batch_size: int = param(8, "trained: frames per step", in_range(1, 1024))
     lr: float = param(0.002, "trained: Adam learning rate (linear decay to 0 over the second half)", positive)
     width: int = param(16, "trained: U-Net width (channels of its first stage)", in_range(4, 256))
+    downsample: int = param(2, "trained: frames are area-downsampled by this before the U-Net", in_range(1, 8))
     jitter: float = param(0.1, "trained: random brightness/contrast change per frame (relative)", in_range(0, 1))
     max_frames_per_video: int = param(40, "trained: evenly spaced training frames taken from each video", positive)
     seed: int = param(0, "trained: seed of initialisation, batches and augmentation")
@@ -527,8 +528,13 @@ class PromoteConfig:
     metrics_file: str = param(
         "metrics/evaluate.json", "DVC metrics file (JSON) holding the metric the rule compares", non_empty
     )
-    metric: str = param("warp_error", "key in metrics_file (dots for nested keys) the rule compares", non_empty)
-    mode: Literal["min", "max"] = param("min", "'min': lower is better (errors, FID); 'max': higher is better")
+    metric: str = param(
+        "seg_miou",
+        "key in metrics_file (dots for nested keys) the rule compares; seg_miou: segmentation consistency, the "
+        "conditional task itself",
+        non_empty,
+    )
+    mode: Literal["min", "max"] = param("max", "'min': lower is better (errors, FID); 'max': higher is better (mIoU)")
     min_delta: float = param(
         0.0, "promote only when the new value beats the champion's by more than this (absolute)", non_negative
     )

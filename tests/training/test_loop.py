@@ -253,3 +253,51 @@ def test_videos_shorter_than_the_generators_context_are_an_error_up_front(
         train_scale(cfg, 0, dataset, tmp_path / "out", tmp_path / "work", inputs="data", progress=False)
     assert not (tmp_path / "out").exists()  # nothing written
     assert not (tmp_path / "work").exists()  # checked before the checkpoints are touched
+
+
+def test_the_reference_multi_scale_recipe(
+    street_project: ProjectPaths, train_config: Callable, clip_dataset: Callable, tmp_path: Path
+) -> None:
+    """Scale 1: the discriminators gain a spatial scale (the coarser ones carried over), the learning rate
+    halves, and D_V keeps its own optimiser at a fixed rate while the others decay."""
+    cfg = train_config(train_scale0={"epochs": 1, "samples_per_video": 1})
+    train_scale(cfg, 0, clip_dataset(street_project, cfg), tmp_path / "s0", tmp_path / "work", progress=False)
+    previous = weights(tmp_path / "s0" / MODEL_FILE)
+    scale1 = {"epochs": 3, "decay_epochs": 1, "samples_per_video": 1, "start_frames": 4, "max_frames": 4}
+    grown_cfg = train_config(train={"num_scales": 2, "checkpoint_every": 1}, train_scale1=scale1)
+    grown, _ = build_networks(grown_cfg, 1, tmp_path / "s0" / MODEL_FILE)
+    assert len(grown.image_d.net.nets) == 3 and all(len(s.nets) == 3 for s in grown.video_d.scales)
+    for key, value in previous["image_discriminator"].items():
+        assert torch.equal(grown.image_d.state_dict()[key], value), key  # the two scales it had, carried over
+    summary = train_scale(
+        grown_cfg,
+        1,
+        clip_dataset(street_project, grown_cfg, 1),
+        tmp_path / "s1",
+        tmp_path / "work1",
+        previous=tmp_path / "s0" / MODEL_FILE,
+        progress=False,
+    )
+    first = summary["history"][0]
+    assert first["lr/generator"] == pytest.approx(grown_cfg.train.lr / 2)  # lr * lr_per_scale^1, not decayed yet
+    checkpoint = torch.load(latest_checkpoint(tmp_path / "work1"), weights_only=True)
+    lrs = {name: state["param_groups"][0]["lr"] for name, state in checkpoint["optimizers"].items()}
+    assert lrs["d"] < grown_cfg.train.lr / 2  # decayed over the last epochs
+    assert lrs["d_video"] == pytest.approx(grown_cfg.train.lr / 2)  # never decayed
+
+
+def test_a_non_finite_loss_names_the_step_the_term_and_the_clip(
+    street_project: ProjectPaths,
+    train_config: Callable,
+    clip_dataset: Callable,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from v2v.losses.flow import WarpConsistencyLoss
+
+    monkeypatch.setattr(WarpConsistencyLoss, "__call__", lambda self, *a: {"warp": torch.tensor(float("nan"))})
+    cfg = train_config(train={"from_labels_prob": 0.0})
+    with pytest.raises(
+        FloatingPointError, match=r"scale 0 step 1: non-finite loss term\(s\) \{'warp': nan\} on street_0"
+    ):
+        train_scale(cfg, 0, clip_dataset(street_project, cfg), tmp_path / "o", tmp_path / "work", progress=False)

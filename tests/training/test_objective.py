@@ -91,7 +91,9 @@ def test_every_term_is_named_and_scaled_by_its_weight(nets: Nets, preset: ModelP
             for name, value in full.items():
                 if name in names:
                     # weight 0 removes exactly this term: it is absent or zero, so its gradient is gone
-                    assert float(terms.get(name, torch.zeros(())).detach()) == pytest.approx(factor * float(value.detach()), rel=1e-5)
+                    assert float(terms.get(name, torch.zeros(())).detach()) == pytest.approx(
+                        factor * float(value.detach()), rel=1e-5
+                    )
                 else:
                     assert float(terms[name].detach()) == pytest.approx(float(value.detach()), rel=1e-5), (field, name)
 
@@ -118,9 +120,7 @@ def test_the_hallucinated_frame_is_trained_where_the_model_warps(nets: Nets, pre
     assert reach[True] > 1e-3 and reach[False] < 1e-12 * reach[True]
 
 
-def test_the_image_discriminator_sees_real_final_and_hallucinated_frames_apart(
-    nets: Nets, preset: ModelPreset
-) -> None:
+def test_the_image_discriminator_sees_real_final_and_hallucinated_frames_apart(nets: Nets, preset: ModelPreset) -> None:
     batch = clip(preset, context=2)
     out = {k: v.detach() for k, v in generate(nets, batch).items()}
     seen: list[torch.Tensor] = []
@@ -131,7 +131,9 @@ def test_the_image_discriminator_sees_real_final_and_hallucinated_frames_apart(
     real = batch.image[:, batch.context :]
     # one call per kind of frame, never two kinds in one batch
     assert len(seen) == 3
-    assert torch.equal(seen[0], real) and torch.equal(seen[1], out["fake"]) and torch.equal(seen[2], out["hallucinated"])
+    assert (
+        torch.equal(seen[0], real) and torch.equal(seen[1], out["fake"]) and torch.equal(seen[2], out["hallucinated"])
+    )
     # so D's batch statistics are those of the real frames alone: d_real is what D says of them by themselves
     alone = nets.image_d(batch.label[:, batch.context :], real)
     expected = sum(torch.mean((scale[-1] - 1) ** 2) for scale in alone)

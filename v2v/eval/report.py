@@ -17,8 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# metric → (label, what it measures, lower is better)
+# metric → (label, what it measures); lower is better except for those in HIGHER_IS_BETTER
+HIGHER_IS_BETTER = {"seg_miou", "seg_accuracy"}
 METRIC_TEXT: dict[str, tuple[str, str]] = {
+    "seg_miou": ("Segmentation mIoU", "mean IoU of the segmenter's prediction on the frames vs the input label maps"),
+    "seg_accuracy": ("Segmentation accuracy", "pixel accuracy of the segmenter's prediction vs the input label maps"),
     "fid": ("FID", "Fréchet distance of TF-Inception frame features to the real frames"),
     "fid_tv": ("FID (torchvision Inception)", "as FID, torchvision's ImageNet Inception (not comparable to papers)"),
     "fd_s3d": ("FD (S3D)", "Fréchet distance of S3D Kinetics clip features"),
@@ -99,9 +102,11 @@ def _scores_table(data: ReportData) -> str:
         cells = [data.metrics.get(metric), *(data.metrics.get(f"{metric}_{s}") for s in others)]
         real = data.metrics.get(f"{metric}_real")
         finite = [c for c in cells if isinstance(c, int | float)]
-        best = min(finite) if finite else None
+        higher = metric in HIGHER_IS_BETTER
+        best = (max(finite) if higher else min(finite)) if finite else None
         tds = "".join(f"<td{' class=best' if c == best and len(finite) > 1 else ''}>{_fmt(c)}</td>" for c in cells)
-        rows.append(f"<tr><th title='{html.escape(text)}'>{label} ↓</th>{tds}<td>{_fmt(real)}</td></tr>")
+        arrow = "↑" if higher else "↓"
+        rows.append(f"<tr><th title='{html.escape(text)}'>{label} {arrow}</th>{tds}<td>{_fmt(real)}</td></tr>")
     head = "".join(f"<th>{html.escape(s)}</th>" for s in data.systems)
     return f"<table><tr><th>metric</th>{head}<th>real video</th></tr>{''.join(rows)}</table>"
 
@@ -181,7 +186,8 @@ def render(data: ReportData) -> str:
 <body><h1>{html.escape(data.title)}</h1>
 {warn}
 <h2>Scores</h2>{_scores_table(data)}
-<p>Lower is better everywhere (↓); the best system per row is highlighted. Frame features are pooled over
+<p>↓ lower is better, ↑ higher is better; the best system per row is highlighted. The segmentation scores
+judge whether a frame shows what its label map says (the real frames' row is what a perfect generator reaches). Frame features are pooled over
 {_fmt(data.metrics.get("frames"))} frames of {_fmt(data.metrics.get("videos"))} held-out videos.</p>
 <h2>Preference proxies</h2>{_preference_table(data)}
 <h2>Curves</h2><div class=grid>{"".join(curves)}</div>

@@ -50,14 +50,17 @@ def _block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
 class SegmentationNet(nn.Module):
     """A small U-Net: RGB ``(N, 3, H, W)`` in [-1, 1] → class logits ``(N, len(classes), H, W)``.
 
-    Three stride-2 stages (sizes must be multiples of 8) widen ``width`` → ``8 width``; the decoder
-    upsamples bilinearly and concatenates the skip features. About 0.5 M parameters at width 16.
+    The frame is area-downsampled by ``downsample`` first (the layout of a scene does not need every
+    pixel, and CPU time does), then three stride-2 stages widen ``width`` → ``8 width``; the decoder
+    upsamples bilinearly and concatenates the skip features; the logits are upsampled to the input
+    size. Sizes must be multiples of ``8 * downsample``. About 0.5 M parameters at width 16.
     """
 
-    def __init__(self, *, classes: Sequence[int], width: int = 16) -> None:
+    def __init__(self, *, classes: Sequence[int], width: int = 16, downsample: int = 2) -> None:
         super().__init__()
         self.classes = tuple(int(c) for c in classes)
         self.width = width
+        self.downsample = downsample
         w = width
         self.down = nn.ModuleList([_block(3, w), _block(w, 2 * w, 2), _block(2 * w, 4 * w, 2), _block(4 * w, 8 * w, 2)])
         self.up = nn.ModuleList([_block(12 * w, 4 * w), _block(6 * w, 2 * w), _block(3 * w, w)])
@@ -65,20 +68,26 @@ class SegmentationNet(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         _, c, h, w = image.shape
-        if c != 3 or h % 8 or w % 8:
-            raise ValueError(f"segmenter input must be (N, 3, H, W) with H, W multiples of 8, got {tuple(image.shape)}")
+        multiple = 8 * self.downsample
+        if c != 3 or h % multiple or w % multiple:
+            raise ValueError(
+                f"segmenter input must be (N, 3, H, W) with H, W multiples of {multiple}, got {tuple(image.shape)}"
+            )
         skips = []
-        x = image
+        x = F.avg_pool2d(image, self.downsample) if self.downsample > 1 else image
         for block in self.down:
             x = block(x)
             skips.append(x)
         for block, skip in zip(self.up, reversed(skips[:-1]), strict=True):
             x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             x = block(torch.cat([x, skip], dim=1))
-        return self.head(x)
+        logits = self.head(x)
+        if self.downsample > 1:
+            logits = F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)
+        return logits
 
     def config(self) -> dict[str, Any]:
-        return {"classes": list(self.classes), "width": self.width}
+        return {"classes": list(self.classes), "width": self.width, "downsample": self.downsample}
 
 
 def to_targets(label_ids: torch.Tensor, classes: Sequence[int]) -> torch.Tensor:
@@ -102,6 +111,7 @@ class SegmenterTraining:
     batch_size: int  # frames per step
     lr: float  # Adam learning rate, decayed linearly to 0 over the second half
     width: int  # SegmentationNet width
+    downsample: int  # SegmentationNet input downsampling factor
     seed: int  # initialisation, batch order and augmentation
     jitter: float  # random brightness/contrast change per frame (relative), so colours alone do not decide
 
@@ -120,7 +130,7 @@ def train_segmenter(
     targets = to_targets(label_ids, classes)
     gen = torch.Generator().manual_seed(settings.seed)
     torch.manual_seed(settings.seed)
-    net = SegmentationNet(classes=classes, width=settings.width).to(device)
+    net = SegmentationNet(classes=classes, width=settings.width, downsample=settings.downsample).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=settings.lr)
     # class weights: rare classes (people, poles) count, as mIoU weighs every class alike
     counts = torch.bincount(targets[targets >= 0].flatten(), minlength=len(classes)).float()

@@ -64,6 +64,7 @@ def load_model(model_file: Path, device: torch.device, batch_norm: str = "frame"
     config = payload["config"]
     modules = payload["modules"]
     fields: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in config["model"].items()}
+    fields.setdefault("num_d_growth", 0)  # files from before it existed: it shapes only the Ds, which are not built
     try:
         preset = ModelPreset(**fields)
     except TypeError as exc:

@@ -98,6 +98,9 @@ def load_vgg19_features(weights: str) -> tuple[nn.Sequential, str]:
 class VGGPerceptualLoss(nn.Module):
     """``vgg`` = weight × Σ_l w_l · L1(VGG_l(fake), VGG_l(real)), frames in [-1, 1] (ImageNet-normalised inside).
 
+    A stated departure: the reference feeds its [-1, 1] frames to VGG19 as they are; we map them to
+    the ImageNet normalisation the weights were trained with, so the features are the ones VGG learned.
+
     The VGG is frozen (no parameters train); gradients flow to ``fake`` only.
     """
 

@@ -17,6 +17,12 @@ One frame step (paper eq. 4)::
   scale s ≥ 1 (:class:`LocalEnhancer`, ``ngf / 2^s``, one downsampling, ``n_blocks_local``
   ResBlocks) adds the coarser scale's image/flow/foreground decoder features to its own encoding.
 
+**Previous frames at the coarser scales** (a stated departure): every scale sees the *finest*
+previous outputs, area-downsampled to its size, where the reference keeps a separate history of each
+scale's own outputs. Both are the same at training and test time; ours keeps one history (generation
+holds L frames, not L per scale) and lets the coarse scales condition on the detail the finer ones
+added.
+
 **First-frame policy.** With no previous frame at all (``prev_fakes=None`` at the start of a
 sequence) the previous-frame input is zeros and the occlusion mask is forced to 1, so the first
 frame is the hallucinated frame. While fewer than L frames exist, the window of previous frames

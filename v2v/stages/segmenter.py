@@ -42,7 +42,13 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
                 labelled_frames(paths.frames, paths.segment_maps, train_ids, sc.max_frames_per_video)
             )
             settings = SegmenterTraining(
-                steps=sc.steps, batch_size=sc.batch_size, lr=sc.lr, width=sc.width, seed=sc.seed, jitter=sc.jitter
+                steps=sc.steps,
+                batch_size=sc.batch_size,
+                lr=sc.lr,
+                width=sc.width,
+                downsample=sc.downsample,
+                seed=sc.seed,
+                jitter=sc.jitter,
             )
             segmenter, summary = train_segmenter(images, labels, settings, device)
         else:
