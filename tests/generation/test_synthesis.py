@@ -1,8 +1,12 @@
+from dataclasses import asdict
+from pathlib import Path
+
 import pytest
 import torch
 
-from v2v.generation.synthesis import generate_stream
+from v2v.generation.synthesis import generate_stream, load_model
 from v2v.models.presets import build_generator, resolve_preset
+from v2v.training.checkpoint import save_checkpoint
 
 
 def tiny_generator() -> torch.nn.Module:
@@ -57,3 +61,29 @@ def test_amp_runs_the_generator_in_bfloat16_on_cpu_and_yields_float32(per_frame:
     assert all(h.dtype == torch.float32 for h in half)
     difference = max((h - f).abs().max().item() for h, f in zip(half, full, strict=True))
     assert 0 < difference < 0.1  # bfloat16 convolutions: different, close
+
+
+def test_generation_normalises_each_frame_with_its_own_statistics(tmp_path: Path) -> None:
+    """As in training (one frame per batch) and in the reference, which never switches G to eval mode."""
+    preset = resolve_preset("tiny", label_classes=3, instance_boundary=False, foreground_ids=())
+    generator = build_generator(preset, num_scales=1)
+    norms = [m for m in generator.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for norm in norms:  # running statistics unlike any frame's: eval mode would normalise with these
+        norm.running_mean.fill_(5.0)
+        norm.running_var.fill_(9.0)
+    save_checkpoint(
+        tmp_path / "model.pt", config={"model": asdict(preset), "scale": 0}, modules={"generator": generator}
+    )
+    cpu = torch.device("cpu")
+    frame, running = load_model(tmp_path / "model.pt", cpu), load_model(tmp_path / "model.pt", cpu, "running")
+    labels = torch.rand(1, 3, 3, 16, 32)
+    with torch.no_grad():
+        expected = generator.train()(labels)["fake"]  # training: each frame's own statistics
+        streamed = torch.stack([o["fake"] for o in generate_stream(frame.generator, labels[0], cpu)])[None]
+        other = running.generator(labels)["fake"]
+    torch.testing.assert_close(streamed, expected)
+    assert not torch.allclose(other, expected, atol=1e-2)
+    stored = [m.running_mean for m in frame.generator.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert all(torch.all(mean == 5.0) for mean in stored)  # generation leaves the stored statistics alone
+    with pytest.raises(ValueError, match="generate.batch_norm"):
+        load_model(tmp_path / "model.pt", cpu, "batch")

@@ -1,3 +1,5 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -47,3 +49,20 @@ def test_atomic_path_can_write_in_place_inside_a_staged_folder(tmp_path: Path) -
         path.write_bytes(b"x")
     assert target.read_bytes() == b"x"
     assert [p.name for p in target.parent.iterdir()] == ["a.npy"]
+
+
+@pytest.mark.parametrize(("umask", "file_mode", "dir_mode"), [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)])
+def test_outputs_follow_the_umask_not_the_owner_only_temporaries(
+    tmp_path: Path, umask: int, file_mode: int, dir_mode: int
+) -> None:
+    """Another user or a web server can read a report, a video or a model written through these helpers."""
+    script = (
+        "import os, stat, sys; from pathlib import Path\n"
+        f"os.umask({umask})\n"
+        "from v2v.io.atomic import atomic_dir, write_text\n"
+        "root = Path(sys.argv[1]); write_text(root / 'report.html', 'ok')\n"
+        "with atomic_dir(root / 'folder') as staged: (staged / 'a.txt').write_text('a')\n"
+        "print(oct(stat.S_IMODE((root / 'report.html').stat().st_mode)), oct(stat.S_IMODE((root / 'folder').stat().st_mode)))"
+    )
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [oct(file_mode), oct(dir_mode)]

@@ -2,7 +2,8 @@
 
 A crashed or interrupted stage therefore never leaves a half-written file or folder at a path
 that a later stage would trust. Temporary siblings start with ``.tmp-`` so they are easy to
-recognise and clean up.
+recognise and clean up. What is published has the permissions of an ordinary write under the
+process's umask (the temporaries are created owner-only).
 """
 
 from __future__ import annotations
@@ -17,6 +18,18 @@ from pathlib import Path
 from typing import Any
 
 TMP_PREFIX = ".tmp-"
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return mask
+
+
+# mkstemp/mkdtemp create owner-only (0600/0700) entries; outputs get the modes of an ordinary write
+_UMASK = _umask()
+FILE_MODE = 0o666 & ~_UMASK
+DIR_MODE = 0o777 & ~_UMASK
 
 
 @contextlib.contextmanager
@@ -38,6 +51,7 @@ def atomic_path(path: str | os.PathLike[str], atomic: bool = True) -> Iterator[P
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, FILE_MODE)
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
@@ -54,6 +68,7 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + path.name + "-", dir=path.parent))
+    os.chmod(tmp, DIR_MODE)
     try:
         yield tmp
         if path.exists():
