@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,7 +22,47 @@ class StageError(RuntimeError):
     """A stage could not complete; the message says which inputs failed and what to do."""
 
 
-USER_ERRORS = (ConfigError, StageError, VideoError, DeviceError, FileNotFoundError, NotADirectoryError, TrackingError)
+# Ordinary failures: bad params, missing, unreadable or damaged files, permissions, a full disk, bad checkpoints,
+# values from user data, non-finite training. They end a stage with one message, not a traceback (V2V_DEBUG=1
+# adds it). Programming errors (TypeError, AttributeError, AssertionError, ...) still show theirs.
+USER_ERRORS = (
+    ConfigError,
+    StageError,
+    VideoError,
+    DeviceError,
+    TrackingError,
+    OSError,
+    ValueError,
+    RuntimeError,
+    ArithmeticError,
+    LookupError,
+)
+DEBUG_ENV = "V2V_DEBUG"
+
+
+def describe_error(exc: BaseException) -> str:
+    """One paragraph for an ordinary failure: what happened, to which file, and what to do."""
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        where = f"{exc.filename}: {exc.strerror}"
+        if isinstance(exc, PermissionError):
+            return f"{where}; the folder or file is not writable/readable by this user: fix its permissions or owner"
+        if exc.errno == errno.ENOSPC:
+            return f"{where}; free disk space (or move the project) and run the stage again"
+        if isinstance(exc, IsADirectoryError | NotADirectoryError):
+            return f"{where}; a file and a folder share this name: move the one that does not belong there"
+        return where
+    text = str(exc).strip() or "(no message)"
+    project = (ConfigError, StageError, VideoError, DeviceError, TrackingError, FileNotFoundError)
+    return text if isinstance(exc, project) else f"{type(exc).__name__}: {text}"
+
+
+def report_error(prefix: str, exc: BaseException) -> None:
+    """Print ``error: <prefix>: <message>`` to stderr, plus the traceback when ``V2V_DEBUG=1``."""
+    debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    if debug:
+        traceback.print_exception(exc)
+    hint = "" if debug else f" (set {DEBUG_ENV}=1 for the traceback)"
+    print(f"error: {prefix}: {describe_error(exc)}{hint}", file=sys.stderr)
 
 
 def configure_logging() -> None:
@@ -40,5 +83,5 @@ def stage_main(name: str, run: Callable[[Config, ProjectPaths], Any], argv: Sequ
         cfg = load_config(args.params or paths.params)
         run(cfg, paths)
     except USER_ERRORS as exc:
-        print(f"error: {name} stage: {exc}", file=sys.stderr)
+        report_error(f"{name} stage", exc)
         sys.exit(1)
