@@ -66,6 +66,9 @@ def test_safe_ids() -> None:
     odd = safe_video_id("my clip é 01.mp4")
     assert odd.startswith("my_clip_e_01-") and odd.isascii()
     assert safe_video_id("a b.mp4") != safe_video_id("a_b.mp4")
+    for reserved in ("index.json.mp4", "Report.html.mov", "summary.json.mkv", "meta.json.mp4"):
+        video_id = safe_video_id(reserved)  # never one of the stages' own file names
+        assert video_id.lower().startswith(Path(reserved).stem.lower() + "-") and len(video_id) > len(reserved) - 4
 
 
 def test_discover_splits(tmp_path: Path) -> None:

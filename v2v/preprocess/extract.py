@@ -58,15 +58,21 @@ class FrameSpec:
     max_frames: int | None
 
 
+# file names that stages keep beside the per-video folders (data/frames/index.json, evaluation/report.html, ...):
+# a video id never takes one of them, or its folder would replace the stage's own file
+RESERVED_IDS = frozenset({"index.json", "meta.json", "report.html", "summary.json"})
+
+
 def safe_video_id(name: str) -> str:
     """ASCII-safe folder name for a video file name; a short hash keeps changed names unique.
 
-    ``"clip 01.mp4"`` → ``"clip_01-3f2a9c"``, ``"walk.mp4"`` → ``"walk"``.
+    ``"clip 01.mp4"`` → ``"clip_01-3f2a9c"``, ``"walk.mp4"`` → ``"walk"``; a name that would meet a
+    stage's own file (``"index.json.mp4"``, see :data:`RESERVED_IDS`) gets the hash too.
     """
     stem = Path(name).stem
     ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_stem).strip("._") or "video"
-    if safe != stem:
+    if safe != stem or safe.lower() in RESERVED_IDS:
         safe += "-" + hashlib.sha1(stem.encode("utf-8")).hexdigest()[:6]
     return safe
 
