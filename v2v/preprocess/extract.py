@@ -25,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from v2v.io.atomic import atomic_dir, write_json
-from v2v.io.files import file_sha256
+from v2v.io.files import file_sha256, write_manifest
 from v2v.io.video import VIDEO_SUFFIXES, Decoder, VideoError, VideoReader
 
 META_FILE = "meta.json"
@@ -192,16 +192,6 @@ def fingerprint(source_sha256: str, spec: FrameSpec, decoder: Decoder) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def is_up_to_date(folder: Path, expected_fingerprint: str) -> bool:
-    meta = folder / META_FILE
-    if not meta.is_file():
-        return False
-    try:
-        return json.loads(meta.read_text(encoding="utf-8")).get("fingerprint") == expected_fingerprint
-    except (json.JSONDecodeError, OSError):
-        return False
-
-
 def extract_video(
     source: VideoSource,
     dest: Path,
@@ -290,6 +280,7 @@ def extract_video(
             "fingerprint": fingerprint(sha, spec, decoder),
         }
         write_json(tmp / META_FILE, meta)
+        write_manifest(tmp)  # last: the folder is complete
     return meta
 
 

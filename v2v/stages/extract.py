@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from v2v.config import Config
 from v2v.io.atomic import remove_stale_temporaries, write_json
-from v2v.io.files import file_sha256
+from v2v.io.files import file_sha256, is_up_to_date, write_manifest
 from v2v.io.video import Decoder, VideoError, check_readable
 from v2v.paths import ProjectPaths
 from v2v.preprocess.extract import (
@@ -33,7 +33,6 @@ from v2v.preprocess.extract import (
     extract_video,
     fingerprint,
     frame_paths,
-    is_up_to_date,
     read_meta,
 )
 from v2v.stages.common import StageError, stage_main
@@ -93,6 +92,7 @@ def extract_one(
         if meta["split"] != source.split:  # the split is not part of the fingerprint
             meta["split"] = source.split
             write_json(dest / META_FILE, meta)
+            write_manifest(dest)
         return {"meta": meta, "reused": reused}
     except (VideoError, OSError, ValueError) as exc:
         log.error("%s", exc)
