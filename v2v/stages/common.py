@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
+import fcntl
 import logging
 import os
 import sys
+import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from v2v.config import Config, ConfigError, load_config
@@ -65,6 +68,35 @@ def report_error(prefix: str, exc: BaseException) -> None:
     print(f"error: {prefix}: {describe_error(exc)}{hint}", file=sys.stderr)
 
 
+@contextlib.contextmanager
+def stage_lock(paths: ProjectPaths, name: str) -> Iterator[None]:
+    """Hold ``<root>/.v2v/locks/<name>.lock`` while stage ``name`` runs; a second run of the same stage on the
+    same project is refused with a message instead of racing the first over its outputs (the operating
+    system releases the lock when a process dies, so a killed run never blocks the next)."""
+    path = paths.locks / f"{name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise StageError(
+                f"another {name} run ({holder}) is working on {paths.root}; wait for it to finish (or stop it), "
+                "then run again"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("alembic", "mlflow", "urllib3", "httpx"):
@@ -81,7 +113,8 @@ def stage_main(name: str, run: Callable[[Config, ProjectPaths], Any], argv: Sequ
     paths = ProjectPaths.at(args.root)
     try:
         cfg = load_config(args.params or paths.params)
-        run(cfg, paths)
+        with stage_lock(paths, name):
+            run(cfg, paths)
     except USER_ERRORS as exc:
         report_error(f"{name} stage", exc)
         sys.exit(1)
