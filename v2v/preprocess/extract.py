@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
 import threading
 import unicodedata
@@ -81,14 +82,28 @@ def _hash_split(name: str) -> float:
     return int(hashlib.sha1(name.encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
 
 
-def discover_videos(input_dir: Path, test_fraction: float) -> tuple[list[VideoSource], list[Path]]:
-    """Find the videos under ``input_dir`` and assign each a split.
+def _walk_files(root: Path) -> Iterator[Path]:
+    """Every file under ``root``, following symlinked folders (each real folder visited once: no loops)."""
+    seen: set[str] = set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs.sort()
+        for name in sorted(files):
+            yield Path(folder) / name
+
+
+def discover_videos(input_dir: Path, test_fraction: float) -> tuple[list[VideoSource], list[tuple[Path, str]]]:
+    """Find the videos under ``input_dir`` (symlinked folders followed) and assign each a split.
 
     Videos inside ``train/`` or ``test/`` subfolders take that split. Other videos ("loose") are
     held out when a stable hash of their name falls below ``test_fraction``, so adding a video
     never moves another one between splits; when that holds out none of two or more loose
     videos and ``test_fraction > 0``, the one with the smallest hash is held out.
-    Returns the videos and the ignored (non-video) files.
+    Returns the videos and the files skipped, each with its reason.
     """
     if not input_dir.is_dir():
         raise FileNotFoundError(
@@ -96,15 +111,18 @@ def discover_videos(input_dir: Path, test_fraction: float) -> tuple[list[VideoSo
         )
     sources: list[VideoSource] = []
     loose: list[Path] = []
-    ignored: list[Path] = []
-    for path in sorted(p for p in input_dir.rglob("*") if not p.is_dir() or p.suffix.lower() in VIDEO_SUFFIXES):
-        if any(part.startswith(".") for part in path.relative_to(input_dir).parts):
+    skipped: list[tuple[Path, str]] = []
+    for path in _walk_files(input_dir):
+        parts = path.relative_to(input_dir).parts
+        if any(part.startswith(".") for part in parts):
+            if path.suffix.lower() in VIDEO_SUFFIXES:  # a hidden video is worth a word; other dot-files are not
+                skipped.append((path, "hidden: its name or a folder above it starts with '.'; rename it to use it"))
             continue
         if path.suffix.lower() not in VIDEO_SUFFIXES:
-            ignored.append(path)
+            skipped.append((path, f"not a video file name (known suffixes: {', '.join(sorted(VIDEO_SUFFIXES))})"))
             continue
-        top = path.relative_to(input_dir).parts[0]
-        if top in SPLITS and len(path.relative_to(input_dir).parts) > 1:
+        top = parts[0]
+        if top in SPLITS and len(parts) > 1:
             sources.append(VideoSource(path, safe_video_id(path.name), top))  # type: ignore[arg-type]
         else:
             loose.append(path)
@@ -120,7 +138,7 @@ def discover_videos(input_dir: Path, test_fraction: float) -> tuple[list[VideoSo
                 f"{src.path} and {seen[src.video_id]} map to the same video id {src.video_id!r}; rename one of them"
             )
         seen[src.video_id] = src.path
-    return sorted(sources, key=lambda s: s.video_id), ignored
+    return sorted(sources, key=lambda s: s.video_id), skipped
 
 
 def output_size(src_w: int, src_h: int, spec: FrameSpec) -> tuple[int, int]:

@@ -108,9 +108,9 @@ def run(cfg: Config, paths: ProjectPaths, map_videos: MapVideos | None = None) -
     spec = frame_spec(cfg)
     with stage_run("extract", cfg, paths, ("extract",)) as tracker:
         started = time.perf_counter()
-        sources, ignored = discover_videos(paths.input_dir(ex.input_dir), ex.test_fraction)
-        for path in ignored:
-            log.warning("ignoring %s: not a video file name (known suffixes: .mp4, .mov, .avi, .mkv, ...)", path)
+        sources, skipped = discover_videos(paths.input_dir(ex.input_dir), ex.test_fraction)
+        for path, reason in skipped:
+            log.warning("skipping %s: %s", path, reason)
         if not sources:
             raise StageError(f"{paths.input_dir(ex.input_dir)}: no video files found; put videos there")
         paths.frames.mkdir(parents=True, exist_ok=True)
@@ -142,7 +142,7 @@ def run(cfg: Config, paths: ProjectPaths, map_videos: MapVideos | None = None) -
                 {k: m[k] for k in ("video_id", "source", "split", "num_frames", "fps", "width", "height")} for m in done
             ],
             "failed": failed,
-            "ignored": [str(p) for p in ignored],
+            "skipped": [{"path": str(p), "reason": reason} for p, reason in skipped],
         }
         write_json(paths.frames_index, index)
         metrics = {
