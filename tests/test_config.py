@@ -86,3 +86,16 @@ def test_every_field_has_help_and_round_trips() -> None:
     assert rows and all(text for _, _, text in rows)
     cfg = config_from_dict({"sample": {"scenes": ["pose"]}, "extract": {"fps": 12.5}})
     assert config_from_dict(to_dict(cfg)) == cfg
+
+
+def test_an_empty_file_and_a_duplicated_key_are_errors(tmp_path: Path) -> None:
+    empty = tmp_path / "params.yaml"
+    empty.write_text("# nothing yet\n")
+    with pytest.raises(ConfigError, match=r"params.yaml: empty; it must hold the params sections \(sample, extract"):
+        load_config(empty)
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("extract:\n  fps: 10\n  width: 256\n  fps: 12\n")
+    with pytest.raises(
+        ConfigError, match=r"(?s)twice.yaml: not valid YAML: .*key 'fps' is given twice \(lines 2 and 4\)"
+    ):
+        load_config(twice)

@@ -13,7 +13,7 @@ import typer
 from v2v.config import ConfigError, describe, load_config
 from v2v.paths import ProjectPaths
 from v2v.stages import STAGES, get_stage
-from v2v.stages.common import USER_ERRORS, configure_logging
+from v2v.stages.common import USER_ERRORS, configure_logging, report_error
 
 app = typer.Typer(
     help="vid2vid as a reproducible pipeline. Most users run `dvc repro`; these commands run pieces of it.",
@@ -42,7 +42,7 @@ def run_stage(
     except KeyError as exc:
         raise typer.BadParameter(str(exc.args[0]), param_hint="STAGE") from None
     except USER_ERRORS as exc:
-        typer.echo(f"error: {stage} stage: {exc}", err=True)
+        report_error(f"{stage} stage", exc)
         raise typer.Exit(1) from None
 
 
@@ -108,7 +108,7 @@ def pipeline_command(
         )
         raise typer.Exit(1) from None
     except USER_ERRORS as exc:  # the direct driver raises the stage's own error
-        typer.echo(f"error: pipeline: {exc}", err=True)
+        report_error("pipeline", exc)
         raise typer.Exit(1) from None
 
 

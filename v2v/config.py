@@ -694,6 +694,24 @@ def _cross_checks(cfg: Config) -> list[str]:
     return problems
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping",
+                    node.start_mark,
+                    f"key {key!r} is given twice (lines {seen[key] + 1} and {key_node.start_mark.line + 1}); keep one",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: str | Path = "params.yaml", overrides: Mapping[str, Any] | None = None) -> Config:
     """Load and validate ``params.yaml``.
 
@@ -703,9 +721,14 @@ def load_config(path: str | Path = "params.yaml", overrides: Mapping[str, Any] |
     if not path.is_file():
         raise ConfigError(f"{path}: params file not found; run from the project folder or pass --params PATH")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if data is None:
+        raise ConfigError(
+            f"{path}: empty; it must hold the params sections ({', '.join(f.name for f in dataclasses.fields(Config))}): "
+            "restore it from git (`git checkout params.yaml`) or copy the project's params.yaml"
+        )
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of stage sections at the top level, got {type(data).__name__}")
     for dotted, value in (overrides or {}).items():

@@ -47,6 +47,7 @@ EVALUATE_METRICS = "metrics/evaluate.json"  # evaluate stage: DVC metrics (FID, 
 EVALUATE_PLOTS = "plots/evaluate_frames.csv"  # evaluate stage: DVC plots (per-frame metrics of every system)
 EVAL_CACHE = "cache/eval"  # real-video feature statistics, per dataset hash and feature network (not DVC)
 CHECKPOINTS = "checkpoints"  # resumable checkpoints, <stage>/<config hash>/step_*.pt (not a DVC output)
+LOCKS = ".v2v/locks"  # one lock file per stage while it runs (a second run of a stage is refused)
 MLFLOW_DIR = "mlruns"  # embedded MLflow store: mlflow.db (SQLite) + artifacts/ beside it
 
 
@@ -179,6 +180,10 @@ class ProjectPaths:
     @property
     def eval_cache(self) -> Path:
         return self.root / EVAL_CACHE
+
+    @property
+    def locks(self) -> Path:
+        return self.root / LOCKS
 
     @property
     def checkpoints(self) -> Path:

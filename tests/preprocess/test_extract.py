@@ -66,21 +66,38 @@ def test_safe_ids() -> None:
     odd = safe_video_id("my clip é 01.mp4")
     assert odd.startswith("my_clip_e_01-") and odd.isascii()
     assert safe_video_id("a b.mp4") != safe_video_id("a_b.mp4")
+    for reserved in ("index.json.mp4", "Report.html.mov", "summary.json.mkv", "meta.json.mp4"):
+        video_id = safe_video_id(reserved)  # never one of the stages' own file names
+        assert video_id.lower().startswith(Path(reserved).stem.lower() + "-") and len(video_id) > len(reserved) - 4
 
 
 def test_discover_splits(tmp_path: Path) -> None:
     for rel in ["train/a.mp4", "test/b.mov", "c.mp4", "d.mkv", "readme.txt", ".hidden/e.mp4"]:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"x")
-    sources, ignored = discover_videos(tmp_path, test_fraction=0.0)
+    sources, skipped = discover_videos(tmp_path, test_fraction=0.0)
     splits = {s.video_id: s.split for s in sources}
     assert splits == {"a": "train", "b": "test", "c": "train", "d": "train"}
-    assert [p.name for p in ignored] == ["readme.txt"]
+    reasons = {p.name: reason for p, reason in skipped}  # every skipped video or stray file, with its reason
+    assert set(reasons) == {"readme.txt", "e.mp4"}
+    assert reasons["readme.txt"].startswith("not a video file name") and reasons["e.mp4"].startswith("hidden")
     held = discover_videos(tmp_path, test_fraction=0.01)[0]
     assert sum(s.split == "test" for s in held) == 2  # b, plus one loose video so the test split is never empty
     (tmp_path / "train" / "c.mp4").write_bytes(b"x")
     with pytest.raises(ValueError, match="same video id 'c'"):
         discover_videos(tmp_path, test_fraction=0.0)
+
+
+def test_symlinked_split_folders_are_followed_once(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "clips").mkdir(parents=True)
+    (elsewhere / "clips" / "walk.mp4").write_bytes(b"x")
+    (elsewhere / "clips" / "loop").symlink_to(elsewhere / "clips")  # a loop: must not recurse forever
+    root = tmp_path / "videos"
+    root.mkdir()
+    (root / "train").symlink_to(elsewhere / "clips")
+    sources, _ = discover_videos(root, test_fraction=0.0)
+    assert [(s.video_id, s.split) for s in sources] == [("walk", "train")]
 
 
 def test_extract_video_frames_and_meta(tmp_path: Path, make_video: Callable, frames_factory: Callable) -> None:

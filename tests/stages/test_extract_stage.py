@@ -153,3 +153,16 @@ def test_folders_of_an_older_format_are_re_extracted(
     assert extract.run(cfg, project)["videos_reused"] == 2
     monkeypatch.undo()
     assert extract.run(cfg, project)["videos_reused"] == 0  # same source and settings, newer format
+
+
+def test_a_video_named_like_the_index_never_replaces_it(
+    tmp_path: Path, tiny_config: Callable, make_video: Callable
+) -> None:
+    paths = ProjectPaths.at(tmp_path / "project")
+    make_video(paths.root / "videos" / "train" / "index.json.mp4", num_frames=6, seed=1)
+    make_video(paths.root / "videos" / "test" / "walk.mp4", num_frames=6, seed=2)
+    extract.run(tiny_config(extract={"input_dir": "videos"}, tracking={"enabled": False}), paths)
+    index = json.loads(paths.frames_index.read_text())  # still the index: a file, readable
+    (odd,) = [v["video_id"] for v in index["videos"] if v["video_id"] != "walk"]
+    assert odd.startswith("index.json-") and (paths.frames / odd / "000000.jpg").is_file()
+    assert paths.frames_index.is_file()

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from v2v.io.atomic import remove_stale_temporaries
+from v2v.io.files import is_up_to_date, write_manifest
 from v2v.io.maps import read_rgb
 from v2v.preprocess.extract import META_FILE, frame_paths, read_meta
 
@@ -87,16 +88,6 @@ def fingerprint(payload: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def is_up_to_date(folder: Path, expected: str) -> bool:
-    meta = folder / META_FILE
-    if not meta.is_file():
-        return False
-    try:
-        return json.loads(meta.read_text(encoding="utf-8")).get("fingerprint") == expected
-    except (json.JSONDecodeError, OSError):
-        return False
-
-
 @dataclass
 class VideoLoop:
     """Outcome of :func:`for_each_video`: the metas written or reused, and the failures."""
@@ -127,6 +118,7 @@ def for_each_video(
                 result.reused += 1
                 continue
             meta = work(video_id, expected)
+            write_manifest(folder)  # the folder is complete: record every file for the next reuse
             result.done.append(meta)
             result.computed_frames += int(meta["num_frames"])
         except errors as exc:

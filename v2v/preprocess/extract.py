@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
 import threading
 import unicodedata
@@ -25,7 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from v2v.io.atomic import atomic_dir, write_json
-from v2v.io.files import file_sha256
+from v2v.io.files import file_sha256, write_manifest
 from v2v.io.video import VIDEO_SUFFIXES, Decoder, VideoError, VideoReader
 
 META_FILE = "meta.json"
@@ -58,15 +59,21 @@ class FrameSpec:
     max_frames: int | None
 
 
+# file names that stages keep beside the per-video folders (data/frames/index.json, evaluation/report.html, ...):
+# a video id never takes one of them, or its folder would replace the stage's own file
+RESERVED_IDS = frozenset({"index.json", "meta.json", "report.html", "summary.json"})
+
+
 def safe_video_id(name: str) -> str:
     """ASCII-safe folder name for a video file name; a short hash keeps changed names unique.
 
-    ``"clip 01.mp4"`` → ``"clip_01-3f2a9c"``, ``"walk.mp4"`` → ``"walk"``.
+    ``"clip 01.mp4"`` → ``"clip_01-3f2a9c"``, ``"walk.mp4"`` → ``"walk"``; a name that would meet a
+    stage's own file (``"index.json.mp4"``, see :data:`RESERVED_IDS`) gets the hash too.
     """
     stem = Path(name).stem
     ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_stem).strip("._") or "video"
-    if safe != stem:
+    if safe != stem or safe.lower() in RESERVED_IDS:
         safe += "-" + hashlib.sha1(stem.encode("utf-8")).hexdigest()[:6]
     return safe
 
@@ -75,14 +82,28 @@ def _hash_split(name: str) -> float:
     return int(hashlib.sha1(name.encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
 
 
-def discover_videos(input_dir: Path, test_fraction: float) -> tuple[list[VideoSource], list[Path]]:
-    """Find the videos under ``input_dir`` and assign each a split.
+def _walk_files(root: Path) -> Iterator[Path]:
+    """Every file under ``root``, following symlinked folders (each real folder visited once: no loops)."""
+    seen: set[str] = set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs.sort()
+        for name in sorted(files):
+            yield Path(folder) / name
+
+
+def discover_videos(input_dir: Path, test_fraction: float) -> tuple[list[VideoSource], list[tuple[Path, str]]]:
+    """Find the videos under ``input_dir`` (symlinked folders followed) and assign each a split.
 
     Videos inside ``train/`` or ``test/`` subfolders take that split. Other videos ("loose") are
     held out when a stable hash of their name falls below ``test_fraction``, so adding a video
     never moves another one between splits; when that holds out none of two or more loose
     videos and ``test_fraction > 0``, the one with the smallest hash is held out.
-    Returns the videos and the ignored (non-video) files.
+    Returns the videos and the files skipped, each with its reason.
     """
     if not input_dir.is_dir():
         raise FileNotFoundError(
@@ -90,15 +111,18 @@ def discover_videos(input_dir: Path, test_fraction: float) -> tuple[list[VideoSo
         )
     sources: list[VideoSource] = []
     loose: list[Path] = []
-    ignored: list[Path] = []
-    for path in sorted(p for p in input_dir.rglob("*") if not p.is_dir() or p.suffix.lower() in VIDEO_SUFFIXES):
-        if any(part.startswith(".") for part in path.relative_to(input_dir).parts):
+    skipped: list[tuple[Path, str]] = []
+    for path in _walk_files(input_dir):
+        parts = path.relative_to(input_dir).parts
+        if any(part.startswith(".") for part in parts):
+            if path.suffix.lower() in VIDEO_SUFFIXES:  # a hidden video is worth a word; other dot-files are not
+                skipped.append((path, "hidden: its name or a folder above it starts with '.'; rename it to use it"))
             continue
         if path.suffix.lower() not in VIDEO_SUFFIXES:
-            ignored.append(path)
+            skipped.append((path, f"not a video file name (known suffixes: {', '.join(sorted(VIDEO_SUFFIXES))})"))
             continue
-        top = path.relative_to(input_dir).parts[0]
-        if top in SPLITS and len(path.relative_to(input_dir).parts) > 1:
+        top = parts[0]
+        if top in SPLITS and len(parts) > 1:
             sources.append(VideoSource(path, safe_video_id(path.name), top))  # type: ignore[arg-type]
         else:
             loose.append(path)
@@ -114,7 +138,7 @@ def discover_videos(input_dir: Path, test_fraction: float) -> tuple[list[VideoSo
                 f"{src.path} and {seen[src.video_id]} map to the same video id {src.video_id!r}; rename one of them"
             )
         seen[src.video_id] = src.path
-    return sorted(sources, key=lambda s: s.video_id), ignored
+    return sorted(sources, key=lambda s: s.video_id), skipped
 
 
 def output_size(src_w: int, src_h: int, spec: FrameSpec) -> tuple[int, int]:
@@ -184,16 +208,6 @@ def fingerprint(source_sha256: str, spec: FrameSpec, decoder: Decoder) -> str:
         {"source": source_sha256, "spec": asdict(spec), "decoder": decoder, "format": META_FORMAT}, sort_keys=True
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def is_up_to_date(folder: Path, expected_fingerprint: str) -> bool:
-    meta = folder / META_FILE
-    if not meta.is_file():
-        return False
-    try:
-        return json.loads(meta.read_text(encoding="utf-8")).get("fingerprint") == expected_fingerprint
-    except (json.JSONDecodeError, OSError):
-        return False
 
 
 def extract_video(
@@ -284,6 +298,7 @@ def extract_video(
             "fingerprint": fingerprint(sha, spec, decoder),
         }
         write_json(tmp / META_FILE, meta)
+        write_manifest(tmp)  # last: the folder is complete
     return meta
 
 

@@ -6,6 +6,7 @@ DVC calls ``python -m v2v.stages.<name>``; the Prefect flow and ``v2v run <name>
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from typing import Any
@@ -28,8 +29,16 @@ STAGES: dict[str, str] = {
 
 
 def get_stage(name: str) -> Callable[..., Any]:
-    """The ``run`` function of a stage, by name."""
+    """The ``run(cfg, paths)`` function of a stage, by name, holding the stage's lock while it runs."""
     if name not in STAGES:
         raise KeyError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
     run: Callable[..., Any] = importlib.import_module(STAGES[name]).run
-    return run
+
+    @functools.wraps(run)
+    def locked(cfg: Any, paths: Any, *args: Any, **kwargs: Any) -> Any:
+        from v2v.stages.common import stage_lock
+
+        with stage_lock(paths, name):
+            return run(cfg, paths, *args, **kwargs)
+
+    return locked

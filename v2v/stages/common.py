@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
+import fcntl
 import logging
+import os
 import sys
-from collections.abc import Callable, Sequence
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from v2v.config import Config, ConfigError, load_config
@@ -19,7 +25,76 @@ class StageError(RuntimeError):
     """A stage could not complete; the message says which inputs failed and what to do."""
 
 
-USER_ERRORS = (ConfigError, StageError, VideoError, DeviceError, FileNotFoundError, NotADirectoryError, TrackingError)
+# Ordinary failures: bad params, missing, unreadable or damaged files, permissions, a full disk, bad checkpoints,
+# values from user data, non-finite training. They end a stage with one message, not a traceback (V2V_DEBUG=1
+# adds it). Programming errors (TypeError, AttributeError, AssertionError, ...) still show theirs.
+USER_ERRORS = (
+    ConfigError,
+    StageError,
+    VideoError,
+    DeviceError,
+    TrackingError,
+    OSError,
+    ValueError,
+    RuntimeError,
+    ArithmeticError,
+    LookupError,
+)
+DEBUG_ENV = "V2V_DEBUG"
+
+
+def describe_error(exc: BaseException) -> str:
+    """One paragraph for an ordinary failure: what happened, to which file, and what to do."""
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        where = f"{exc.filename}: {exc.strerror}"
+        if isinstance(exc, PermissionError):
+            return f"{where}; the folder or file is not writable/readable by this user: fix its permissions or owner"
+        if exc.errno == errno.ENOSPC:
+            return f"{where}; free disk space (or move the project) and run the stage again"
+        if isinstance(exc, IsADirectoryError | NotADirectoryError):
+            return f"{where}; a file and a folder share this name: move the one that does not belong there"
+        return where
+    text = str(exc).strip() or "(no message)"
+    project = (ConfigError, StageError, VideoError, DeviceError, TrackingError, FileNotFoundError)
+    return text if isinstance(exc, project) else f"{type(exc).__name__}: {text}"
+
+
+def report_error(prefix: str, exc: BaseException) -> None:
+    """Print ``error: <prefix>: <message>`` to stderr, plus the traceback when ``V2V_DEBUG=1``."""
+    debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    if debug:
+        traceback.print_exception(exc)
+    hint = "" if debug else f" (set {DEBUG_ENV}=1 for the traceback)"
+    print(f"error: {prefix}: {describe_error(exc)}{hint}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def stage_lock(paths: ProjectPaths, name: str) -> Iterator[None]:
+    """Hold ``<root>/.v2v/locks/<name>.lock`` while stage ``name`` runs; a second run of the same stage on the
+    same project is refused with a message instead of racing the first over its outputs (the operating
+    system releases the lock when a process dies, so a killed run never blocks the next)."""
+    path = paths.locks / f"{name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise StageError(
+                f"another {name} run ({holder}) is working on {paths.root}; wait for it to finish (or stop it), "
+                "then run again"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def configure_logging() -> None:
@@ -38,7 +113,8 @@ def stage_main(name: str, run: Callable[[Config, ProjectPaths], Any], argv: Sequ
     paths = ProjectPaths.at(args.root)
     try:
         cfg = load_config(args.params or paths.params)
-        run(cfg, paths)
+        with stage_lock(paths, name):
+            run(cfg, paths)
     except USER_ERRORS as exc:
-        print(f"error: {name} stage: {exc}", file=sys.stderr)
+        report_error(f"{name} stage", exc)
         sys.exit(1)

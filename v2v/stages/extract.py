@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from v2v.config import Config
 from v2v.io.atomic import remove_stale_temporaries, write_json
-from v2v.io.files import file_sha256
+from v2v.io.files import file_sha256, is_up_to_date, write_manifest
 from v2v.io.video import Decoder, VideoError, check_readable
 from v2v.paths import ProjectPaths
 from v2v.preprocess.extract import (
@@ -33,7 +33,6 @@ from v2v.preprocess.extract import (
     extract_video,
     fingerprint,
     frame_paths,
-    is_up_to_date,
     read_meta,
 )
 from v2v.stages.common import StageError, stage_main
@@ -93,6 +92,7 @@ def extract_one(
         if meta["split"] != source.split:  # the split is not part of the fingerprint
             meta["split"] = source.split
             write_json(dest / META_FILE, meta)
+            write_manifest(dest)
         return {"meta": meta, "reused": reused}
     except (VideoError, OSError, ValueError) as exc:
         log.error("%s", exc)
@@ -108,9 +108,9 @@ def run(cfg: Config, paths: ProjectPaths, map_videos: MapVideos | None = None) -
     spec = frame_spec(cfg)
     with stage_run("extract", cfg, paths, ("extract",)) as tracker:
         started = time.perf_counter()
-        sources, ignored = discover_videos(paths.input_dir(ex.input_dir), ex.test_fraction)
-        for path in ignored:
-            log.warning("ignoring %s: not a video file name (known suffixes: .mp4, .mov, .avi, .mkv, ...)", path)
+        sources, skipped = discover_videos(paths.input_dir(ex.input_dir), ex.test_fraction)
+        for path, reason in skipped:
+            log.warning("skipping %s: %s", path, reason)
         if not sources:
             raise StageError(f"{paths.input_dir(ex.input_dir)}: no video files found; put videos there")
         paths.frames.mkdir(parents=True, exist_ok=True)
@@ -142,7 +142,7 @@ def run(cfg: Config, paths: ProjectPaths, map_videos: MapVideos | None = None) -
                 {k: m[k] for k in ("video_id", "source", "split", "num_frames", "fps", "width", "height")} for m in done
             ],
             "failed": failed,
-            "ignored": [str(p) for p in ignored],
+            "skipped": [{"path": str(p), "reason": reason} for p, reason in skipped],
         }
         write_json(paths.frames_index, index)
         metrics = {
