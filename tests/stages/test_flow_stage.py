@@ -49,7 +49,7 @@ def test_dis_end_to_end_with_epe_and_tracking(tmp_path: Path, tiny_config: Calla
     assert flow_1.shape == (128, 256, 2) and valid_1.shape == (128, 256) and 0.8 < valid_1.mean() <= 1.0
     meta = read_flow_meta(folder)
     assert meta["backend"] == "dis" and meta["settings"] == {"preset": "medium"} and meta["num_pairs"] == 7
-    assert meta["confidence"]["photometric_threshold"] == 0.01 and meta["epe"] == clip["epe"]
+    assert meta["confidence"]["photometric_threshold"] == 0.02 and meta["epe"] == clip["epe"]  # the reference's
     assert meta["convention"].startswith("backward")
 
     client = MlflowClient()

@@ -137,7 +137,7 @@ def test_the_image_discriminator_sees_real_final_and_hallucinated_frames_apart(n
     # so D's batch statistics are those of the real frames alone: d_real is what D says of them by themselves
     alone = nets.image_d(batch.label[:, batch.context :], real)
     expected = sum(torch.mean((scale[-1] - 1) ** 2) for scale in alone)
-    assert float(terms["d_real"]) == pytest.approx(float(expected), rel=1e-6)
+    assert float(terms["d_real"].detach()) == pytest.approx(float(expected.detach()), rel=1e-6)
 
 
 def test_the_video_discriminator_judges_real_and_fake_in_separate_calls(nets: Nets, preset: ModelPreset) -> None:
