@@ -210,11 +210,6 @@ class ConfusionMeter:
         """``miou`` (mean over classes present in the label maps or the predictions) and ``accuracy``."""
         return confusion_scores(self.matrices[system])
 
-    def per_class_iou(self, system: str) -> dict[int, float]:
-        m = self.matrices[system].astype(np.float64)
-        union = m.sum(0) + m.sum(1) - np.diag(m)
-        return {c: float(m[i, i] / union[i]) for i, c in enumerate(self.classes) if union[i] > 0}
-
 
 def confusion_scores(matrix: np.ndarray) -> dict[str, float]:
     """Mean IoU (classes with a non-empty union) and pixel accuracy of a confusion matrix (rows: truth)."""
