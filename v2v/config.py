@@ -377,7 +377,7 @@ class ScaleConfig:
 class GenerateConfig:
     """Synthesise the held-out videos with the final model (``results/<video_id>/``)."""
 
-    clip_prefix: str = param("street_", "generate for test videos whose id starts with this ('' = all)")
+    clip_prefix: str = param("", "generate for test videos whose id starts with this ('' = all)")
     max_frames: int | None = param(None, "generate at most this many frames per video (null: all)", positive)
     device: Literal["auto", "cpu", "cuda"] = param("auto", "where generation runs")
     amp: bool = param(

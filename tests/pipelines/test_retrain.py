@@ -168,7 +168,7 @@ def test_failed_retraining_never_moves_the_champion(project: Path) -> None:
         v2v_retrain(root=str(project))
     message = str(failure.value)
     assert "retraining failed in stage 'generate'" in message and "'champion' alias was not moved" in message
-    assert "no test videos whose id starts with 'nomatch_'" in message  # the stage's own error follows
+    assert "no test video whose id starts with 'nomatch_'" in message  # the stage's own error follows
     assert str(champion(project).version) == "2" and versions(project) == ["1", "2", "3"]
     parent = pipeline_runs(project)[0]
     assert parent.info.status == "FAILED" and parent.data.tags["v2v.retrain.decision"] == "failed"

@@ -147,3 +147,23 @@ def test_geometry_maps_ground_truth_like_frames(tmp_path: Path, make_video: Call
     assert mapped.shape == (32, 64) and set(np.unique(mapped)) <= set(range(160))
     with pytest.raises(ValueError, match="expected a 160x64 array"):
         apply_geometry(labels[:, :100], meta)
+
+
+def test_a_single_loose_video_is_split_in_time(tmp_path: Path, make_video: Callable) -> None:
+    src = make_video(tmp_path / "in" / "talk.mp4", num_frames=20, width=128, height=64, fps=10.0)
+    sources, _ = discover_videos(tmp_path / "in", test_fraction=0.25)
+    assert [(s.video_id, s.split, s.part) for s in sources] == [
+        ("talk_test", "test", (0.75, 1.0)),
+        ("talk_train", "train", (0.0, 0.75)),
+    ]
+    whole = extract_video(VideoSource(src, "talk", "train"), tmp_path / "whole", spec(), progress=False)
+    metas = {s.video_id: extract_video(s, tmp_path / s.video_id, spec(), progress=False) for s in sources}
+    assert metas["talk_train"]["num_frames"] == 15 and metas["talk_test"]["num_frames"] == 5
+    assert metas["talk_test"]["first_source_frame"] == 15 and metas["talk_train"]["first_source_frame"] == 0
+    assert len({whole["fingerprint"], metas["talk_train"]["fingerprint"], metas["talk_test"]["fingerprint"]}) == 3
+    full = [cv2.imread(str(p)) for p in frame_paths(tmp_path / "whole")]
+    tail = [cv2.imread(str(p)) for p in frame_paths(tmp_path / "talk_test")]
+    assert all(np.array_equal(a, b) for a, b in zip(full[15:], tail, strict=True))  # the same frames, not re-timed
+    # a second video (or a test/ folder) means no time split
+    make_video(tmp_path / "in" / "test" / "other.mp4", num_frames=4)
+    assert [s.part for s in discover_videos(tmp_path / "in", test_fraction=0.25)[0]] == [None, None]

@@ -1,6 +1,8 @@
 """The extract stage end to end: per-video outputs, reuse, and every kind of bad input."""
 
 import json
+import logging
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -9,6 +11,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
+from v2v.data.clips import ClipDataset
 from v2v.paths import ProjectPaths
 from v2v.stages import extract
 from v2v.stages.common import StageError
@@ -53,15 +56,16 @@ def test_rerun_reuses_and_follows_input_changes(
     project: ProjectPaths, tiny_config: Callable, make_video: Callable
 ) -> None:
     cfg = tiny_config(extract={"input_dir": "videos"}, tracking={"enabled": False})
+    make_video(project.root / "videos" / "train" / "jog.mp4", num_frames=5, seed=4)
     extract.run(cfg, project)
     walk_meta = (project.frames / "walk" / "meta.json").stat().st_mtime_ns
-    assert extract.run(cfg, project)["videos_reused"] == 2
+    assert extract.run(cfg, project)["videos_reused"] == 3
     assert (project.frames / "walk" / "meta.json").stat().st_mtime_ns == walk_meta
     make_video(project.root / "videos" / "test" / "run.mp4", num_frames=6, seed=3)  # content changed
     (project.root / "videos" / "train" / "walk.mp4").unlink()  # video removed
     metrics = extract.run(cfg, project)
-    assert metrics["videos_reused"] == 0 and metrics["frames"] == 6
-    assert frame_dirs(project) == ["run"]
+    assert metrics["videos_reused"] == 1 and metrics["frames"] == 11
+    assert frame_dirs(project) == ["jog", "run"]
     # changing a frame setting re-extracts
     assert (
         extract.run(tiny_config(extract={"input_dir": "videos", "fps": 5.0}, tracking={"enabled": False}), project)[
@@ -166,3 +170,29 @@ def test_a_video_named_like_the_index_never_replaces_it(
     (odd,) = [v["video_id"] for v in index["videos"] if v["video_id"] != "walk"]
     assert odd.startswith("index.json-") and (paths.frames / odd / "000000.jpg").is_file()
     assert paths.frames_index.is_file()
+
+
+def test_a_split_without_test_videos_says_which_video_went_where(
+    tmp_path: Path, make_video: Callable, tiny_config: Callable, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "project"
+    make_video(root / "videos" / "train" / "walk.mp4", num_frames=6, seed=1)
+    make_video(root / "videos" / "train" / "jog.mp4", num_frames=6, seed=2)
+    paths = ProjectPaths.at(root)
+    expected = r"no test video \(train: jog, walk; test: none\); put at least one video in a train/ and one in a test/"
+    with caplog.at_level(logging.WARNING):
+        extract.run(tiny_config(extract={"input_dir": "videos"}), paths)  # maps can still be made: a warning here
+    assert re.search(expected, caplog.text)
+    with pytest.raises(ValueError, match=expected):  # and an error where a test video is needed
+        ClipDataset(paths=paths, split="test", task="edges", clip_length=2)
+    with pytest.raises(ValueError, match=r"no train video whose id starts with 'x' \(the train videos: jog, walk\)"):
+        ClipDataset(paths=paths, split="train", task="edges", clip_length=2, prefix="x")
+
+
+def test_one_loose_video_gives_a_train_and_a_test_part(
+    tmp_path: Path, make_video: Callable, tiny_config: Callable
+) -> None:
+    root = tmp_path / "project"
+    make_video(root / "videos" / "talk.mp4", num_frames=10, seed=3)
+    metrics = extract.run(tiny_config(extract={"input_dir": "videos"}), ProjectPaths.at(root))
+    assert (metrics["videos_train"], metrics["videos_test"], metrics["frames"]) == (1, 1, 10)

@@ -63,6 +63,22 @@ def list_videos(paths: ProjectPaths, split: Split) -> list[VideoEntry]:
     ]
 
 
+SPLIT_ADVICE = (
+    "put at least one video in a train/ and one in a test/ subfolder of extract.input_dir, or leave them loose "
+    "and set extract.test_fraction (0 < f < 1) to hold some out (a single loose video is split in time)"
+)
+
+
+def split_problem(videos: list[tuple[str, str]]) -> str | None:
+    """What is wrong with a split of ``(video_id, split)`` pairs (no train or no test video), or None."""
+    splits = {split: [vid for vid, s in videos if s == split] for split in ("train", "test")}
+    missing = [split for split, ids in splits.items() if not ids]
+    if not videos or not missing:
+        return None
+    listing = "; ".join(f"{split}: {', '.join(ids) or 'none'}" for split, ids in splits.items())
+    return f"no {' and no '.join(missing)} video ({listing}); {SPLIT_ADVICE}"
+
+
 def _image(rgb: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
 
@@ -105,11 +121,13 @@ class ClipDataset(Dataset[dict[str, torch.Tensor]]):
         self.epoch = 0
         self.videos = [v for v in list_videos(paths, split) if v.video_id.startswith(prefix)]
         if not self.videos:
-            raise ValueError(
-                f"{paths.frames_index}: no {split} videos"
-                + (f" whose id starts with {prefix!r}" if prefix else "")
-                + f"; add some (a {split}/ subfolder of the input videos fixes the split)"
-            )
+            everything = [(v.video_id, s) for s in ("train", "test") for v in list_videos(paths, s)]  # type: ignore[arg-type]
+            if prefix:
+                raise ValueError(
+                    f"{paths.frames_index}: no {split} video whose id starts with {prefix!r} (the {split} videos: "
+                    f"{', '.join(v for v, s in everything if s == split) or 'none'}); change or empty the prefix"
+                )
+            raise ValueError(f"{paths.frames_index}: {split_problem(everything) or f'no {split} video'}")
         for video in self.videos:
             if crop is not None and (crop[0] > video.height or crop[1] > video.width):
                 raise ValueError(f"crop {crop} is larger than video {video.video_id} ({video.height}x{video.width})")

@@ -42,6 +42,7 @@ class VideoSource:
     path: Path
     video_id: str  # folder name under the frames folder: ASCII-safe and unique
     split: Literal["train", "test"]
+    part: tuple[float, float] | None = None  # only this share of the video's frames ([start, stop) fractions)
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,9 @@ def discover_videos(input_dir: Path, test_fraction: float) -> tuple[list[VideoSo
     Videos inside ``train/`` or ``test/`` subfolders take that split. Other videos ("loose") are
     held out when a stable hash of their name falls below ``test_fraction``, so adding a video
     never moves another one between splits; when that holds out none of two or more loose
-    videos and ``test_fraction > 0``, the one with the smallest hash is held out.
+    videos and ``test_fraction > 0``, the one with the smallest hash is held out. A folder of
+    one video (no ``train/`` or ``test/`` subfolder) is split in time: its first ``1 - test_fraction`` of
+    frames train (``<id>_train``), the rest are held out (``<id>_test``).
     Returns the videos and the files skipped, each with its reason.
     """
     if not input_dir.is_dir():
@@ -130,6 +133,13 @@ def discover_videos(input_dir: Path, test_fraction: float) -> tuple[list[VideoSo
     held = {p for p in loose if scores[p] < test_fraction}
     if not held and len(loose) >= 2 and test_fraction > 0:
         held = {min(loose, key=lambda p: scores[p])}
+    if len(loose) == 1 and not sources and 0 < test_fraction < 1:
+        base, cut = safe_video_id(loose[0].name), 1.0 - test_fraction
+        sources += [
+            VideoSource(loose[0], f"{base}_train", "train", (0.0, cut)),
+            VideoSource(loose[0], f"{base}_test", "test", (cut, 1.0)),
+        ]
+        loose = []
     sources += [VideoSource(p, safe_video_id(p.name), "test" if p in held else "train") for p in loose]
     seen: dict[str, Path] = {}
     for src in sources:
@@ -202,11 +212,17 @@ def resample(frames: Iterator[np.ndarray], src_fps: float, out_fps: float | None
             wanted += 1
 
 
-def fingerprint(source_sha256: str, spec: FrameSpec, decoder: Decoder) -> str:
+def fingerprint(source_sha256: str, spec: FrameSpec, decoder: Decoder, part: tuple[float, float] | None = None) -> str:
     """Identity of an extraction: same source bytes + same settings + same format → same frames."""
-    blob = json.dumps(
-        {"source": source_sha256, "spec": asdict(spec), "decoder": decoder, "format": META_FORMAT}, sort_keys=True
-    )
+    identity: dict[str, Any] = {
+        "source": source_sha256,
+        "spec": asdict(spec),
+        "decoder": decoder,
+        "format": META_FORMAT,
+    }
+    if part is not None:
+        identity["part"] = list(part)
+    blob = json.dumps(identity, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -232,6 +248,16 @@ def extract_video(
             else [cv2.IMWRITE_PNG_COMPRESSION, spec.png_compression]
         )
         expected = info.frame_count * out_fps / info.fps if info.fps and info.frame_count else None
+        first, stop = 0, None  # output frames kept: [first, stop)
+        if source.part is not None:
+            if expected is None:
+                raise VideoError(
+                    source.path,
+                    "does not state its frame count, so it cannot be split in time; put a second video in a test/ "
+                    "subfolder of the input folder instead",
+                )
+            first, stop = round(source.part[0] * expected), round(source.part[1] * expected)
+            expected = stop - first
         if spec.max_frames is not None and expected is not None:
             expected = min(expected, spec.max_frames)
         bar = tqdm(
@@ -254,8 +280,14 @@ def extract_video(
 
         with ThreadPoolExecutor(max_workers=writer_threads) as pool:
             futures: list[Future[None]] = []
-            for frame in resample(iter(video), info.fps, spec.fps):
-                if spec.max_frames is not None and written >= spec.max_frames:
+            stopped = False  # ended before the source did (max_frames or the end of a part)
+            for position, frame in enumerate(resample(iter(video), info.fps, spec.fps)):
+                if position < first:
+                    continue
+                if (spec.max_frames is not None and written >= spec.max_frames) or (
+                    stop is not None and position >= stop
+                ):
+                    stopped = True
                     break
                 in_flight.acquire()
                 name = f"{written:0{FRAME_DIGITS}d}.{spec.frame_format}"
@@ -268,7 +300,7 @@ def extract_video(
         bar.close()
         if failures:
             raise failures[0]
-        if spec.max_frames is None or written < spec.max_frames:
+        if not stopped:
             video.check_complete()
         if written < 2:
             raise VideoError(
@@ -293,9 +325,10 @@ def extract_video(
             "width": width,
             "height": height,
             "num_frames": written,
+            "first_source_frame": first,  # after resampling; > 0 for the held-out part of a video split in time
             "frame_format": spec.frame_format,
             "frame_pattern": f"%0{FRAME_DIGITS}d.{spec.frame_format}",
-            "fingerprint": fingerprint(sha, spec, decoder),
+            "fingerprint": fingerprint(sha, spec, decoder, source.part),
         }
         write_json(tmp / META_FILE, meta)
         write_manifest(tmp)  # last: the folder is complete

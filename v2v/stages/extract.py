@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from v2v.config import Config
+from v2v.data.clips import split_problem
 from v2v.io.atomic import remove_stale_temporaries, write_json
 from v2v.io.files import file_sha256, is_up_to_date, write_manifest
 from v2v.io.video import Decoder, VideoError, check_readable
@@ -87,7 +88,7 @@ def extract_one(
     dest = frames_dir / source.video_id
     try:
         sha = file_sha256(check_readable(source.path))
-        reused = is_up_to_date(dest, fingerprint(sha, spec, decoder))
+        reused = is_up_to_date(dest, fingerprint(sha, spec, decoder, source.part))
         meta = read_meta(dest) if reused else extract_video(source, dest, spec, decoder, writer_threads, sha, progress)
         if meta["split"] != source.split:  # the split is not part of the fingerprint
             meta["split"] = source.split
@@ -160,6 +161,8 @@ def run(cfg: Config, paths: ProjectPaths, map_videos: MapVideos | None = None) -
         tracker.log_artifact(paths.frames_index)
         if done:
             tracker.log_image(_sheet(paths, done, cfg.tracking.contact_sheet_frames), "previews/frames.png")
+        if problem := split_problem([(m["video_id"], m["split"]) for m in done]):
+            log.warning("%s", problem)  # an error where it matters: training (no train video), generation (no test)
         if failed and ex.on_error == "fail":
             listing = "\n".join(f"  - {f['error']}" for f in failed)
             raise StageError(
