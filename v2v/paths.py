@@ -24,6 +24,8 @@ EDGE_MAPS = "data/maps/edges"  # edges stage: <video_id>/<frame>.png (0/255) + m
 EDGES_METRICS = "metrics/edges.json"  # edges stage: DVC metrics
 POSE_MAPS = "data/maps/pose"  # pose stage: <video_id>/keypoints/<frame>.json, map/<frame>.png + meta.json
 POSE_METRICS = "metrics/pose.json"  # pose stage: DVC metrics
+FACE_MAPS = "data/maps/face"  # face stage: <video_id>/landmarks.json, map/<frame>.png, parts/<frame>.png + meta.json
+FACE_METRICS = "metrics/face.json"  # face stage: DVC metrics
 FLOW = "data/flow"  # flow stage: <video_id>/<frame>.npy (backward flow, float16) + <frame>_valid.png + meta.json
 FLOW_METRICS = "metrics/flow.json"  # flow stage: DVC metrics (EPE per clip, throughput)
 MODEL_SCALE0 = "models/scale0"  # train_scale0: model.pt (G, D_I, D_V state dicts + config) + config.json
@@ -115,6 +117,14 @@ class ProjectPaths:
     @property
     def pose_metrics(self) -> Path:
         return self.root / POSE_METRICS
+
+    @property
+    def face_maps(self) -> Path:
+        return self.root / FACE_MAPS
+
+    @property
+    def face_metrics(self) -> Path:
+        return self.root / FACE_METRICS
 
     @property
     def flow(self) -> Path:

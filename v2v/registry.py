@@ -153,14 +153,12 @@ def signature(config: dict[str, Any]) -> Any:
     from mlflow.models import ModelSignature
     from mlflow.types import ParamSchema, ParamSpec, Schema, TensorSpec
 
-    from v2v.data.clips import condition_channels
     from v2v.generation.synthesis import APPEARANCE_SEED
     from v2v.models.presets import ModelPreset
 
     fields: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in config["model"].items()}
     preset = ModelPreset(**fields)
-    task = config["train"]["task"]
-    channels = preset.label_channels if task == "street" else condition_channels(task, preset.label_classes)
+    channels = preset.label_channels  # the task's (v2v.data.tasks), recorded in the model's config
     return ModelSignature(
         inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, channels, -1, -1))]),
         outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, preset.image_channels, -1, -1))]),

@@ -19,8 +19,8 @@ from v2v.stages import edges, extract, sample, segment
 SAMPLE = {"width": 64, "height": 32, "num_frames": 6, "scenes": ["street"], "train_clips_per_scene": 2}
 
 
-def config() -> Config:
-    return small_config({**SAMPLE, "test_clips_per_scene": 0}, extract={"frame_format": "jpg"})
+def config(task: str = "street") -> Config:
+    return small_config({**SAMPLE, "test_clips_per_scene": 0}, extract={"frame_format": "jpg"}, train={"task": task})
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def test_a_damaged_or_missing_map_is_rebuilt(project: ProjectPaths, caplog: pyte
         read_label(label), read_label(project.sample_truth / "street_001" / "label" / "000002.png")
     )
     assert "label/000002.png missing or changed" in caplog.text
-    edges.run(config(), project)
+    edges.run(config("edges"), project)
     edge = project.edge_maps / "street_000" / "000001.png"
     edge.unlink()
-    assert edges.run(config(), project)["videos_reused"] == 1 and edge.is_file()
+    assert edges.run(config("edges"), project)["videos_reused"] == 1 and edge.is_file()

@@ -19,7 +19,7 @@ SAMPLE = {"width": 64, "height": 32, "num_frames": 4, "train_clips_per_scene": 1
 
 
 def config(**sections: dict[str, Any]) -> Config:
-    return small_config(SAMPLE, **sections)
+    return small_config(SAMPLE, **{"train": {"task": "edges"}, **sections})  # the maps this task reads
 
 
 def test_edges_are_canny_of_each_frame(project: ProjectPaths) -> None:

@@ -22,7 +22,7 @@ SAMPLE = {"width": 64, "height": 32, "num_frames": 4, "train_clips_per_scene": 1
 
 
 def config(**sections: dict[str, Any]) -> Config:
-    return small_config(SAMPLE, **sections)
+    return small_config(SAMPLE, **{"train": {"task": "pose"}, **sections})  # the maps this task reads
 
 
 def truth_frames(project: ProjectPaths, video: str) -> list:

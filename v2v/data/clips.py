@@ -1,7 +1,7 @@
 """Training clips: frames + conditioning maps + flows of consecutive frames, as ``(T, C, H, W)`` tensors.
 
 Reads what the pipeline's stages wrote (see :mod:`v2v.paths`): frames (extract), label + instance
-maps (segment) or edge maps (edges) or pose maps (pose), chosen by the task, and the backward flow
+maps (segment), edge maps (edges), pose maps (pose) or face sketches (face), chosen by the task, and the backward flow
 with its confidence mask (flow). Augmentation is clip-consistent: one crop window and one flip for
 every frame of a clip (a flip also negates the flow's dx). Splits are by video (``index.json``).
 
@@ -9,7 +9,8 @@ One item is a dict of tensors:
 
 * ``image`` ``(T, 3, H, W)`` float in [-1, 1];
 * ``label`` ``(T, C, H, W)`` float: the generator's per-frame condition: one-hot labels + instance
-  boundary (street), the binary edge map (edges) or the rendered pose map in [-1, 1] (pose);
+  boundary (street), the binary edge map (edges), the rendered pose map in [-1, 1] (pose), or the
+  face sketch in {0, 1} + 14 part distance maps in [0, 1] (face; the sketch alone for face_edges);
 * ``instance`` ``(T, H, W)`` int64 instance ids (street; zeros otherwise), for the feature encoder;
 * ``flow`` ``(T, 2, H, W)`` backward flow of each frame onto the previous one, in pixels, and
   ``flow_valid`` ``(T, 1, H, W)`` in {0, 1} (0 for the first frame of a video, which has no previous one);
@@ -28,13 +29,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from v2v.data.tasks import get_task
 from v2v.flow.io import read_flow_pair
 from v2v.io.maps import read_instance, read_label, read_mask, read_rgb
+from v2v.maps.face import distance_maps
 from v2v.models.inputs import condition_maps
 from v2v.paths import ProjectPaths
-from v2v.preprocess.extract import frame_paths
+from v2v.preprocess.extract import frame_paths, split_problem
 
-Task = Literal["street", "edges", "pose"]
 Split = Literal["train", "test"]
 
 
@@ -44,11 +46,6 @@ class VideoEntry:
     num_frames: int
     width: int
     height: int
-
-
-def condition_channels(task: Task, label_classes: int) -> int:
-    """Per-frame condition channels the generator sees for ``task``."""
-    return {"street": label_classes + 1, "edges": 1, "pose": 3}[task]
 
 
 def list_videos(paths: ProjectPaths, split: Split) -> list[VideoEntry]:
@@ -61,22 +58,6 @@ def list_videos(paths: ProjectPaths, split: Split) -> list[VideoEntry]:
         for v in index["videos"]
         if v["split"] == split
     ]
-
-
-SPLIT_ADVICE = (
-    "put at least one video in a train/ and one in a test/ subfolder of extract.input_dir, or leave them loose "
-    "and set extract.test_fraction (0 < f < 1) to hold some out (a single loose video is split in time)"
-)
-
-
-def split_problem(videos: list[tuple[str, str]]) -> str | None:
-    """What is wrong with a split of ``(video_id, split)`` pairs (no train or no test video), or None."""
-    splits = {split: [vid for vid, s in videos if s == split] for split in ("train", "test")}
-    missing = [split for split, ids in splits.items() if not ids]
-    if not videos or not missing:
-        return None
-    listing = "; ".join(f"{split}: {', '.join(ids) or 'none'}" for split, ids in splits.items())
-    return f"no {' and no '.join(missing)} video ({listing}); {SPLIT_ADVICE}"
 
 
 def _image(rgb: np.ndarray) -> torch.Tensor:
@@ -97,7 +78,7 @@ class ClipDataset(Dataset[dict[str, torch.Tensor]]):
         *,
         paths: ProjectPaths,  # project locations
         split: Split,  # which videos
-        task: Task,  # which conditioning maps
+        task: str,  # which conditioning maps: a train.task name (v2v.data.tasks)
         clip_length: int,  # frames per clip
         label_classes: int = 35,  # one-hot channels for the street task (label ids must be smaller)
         samples_per_video: int = 1,  # clips per video per epoch
@@ -110,6 +91,7 @@ class ClipDataset(Dataset[dict[str, torch.Tensor]]):
     ) -> None:
         self.paths = paths
         self.task = task
+        self.maps = get_task(task).maps
         self.label_classes = label_classes
         self.clip_length = clip_length
         self.samples_per_video = samples_per_video
@@ -121,7 +103,7 @@ class ClipDataset(Dataset[dict[str, torch.Tensor]]):
         self.epoch = 0
         self.videos = [v for v in list_videos(paths, split) if v.video_id.startswith(prefix)]
         if not self.videos:
-            everything = [(v.video_id, s) for s in ("train", "test") for v in list_videos(paths, s)]  # type: ignore[arg-type]
+            everything = [(v.video_id, s) for s in ("train", "test") for v in list_videos(paths, s)]
             if prefix:
                 raise ValueError(
                     f"{paths.frames_index}: no {split} video whose id starts with {prefix!r} (the {split} videos: "
@@ -189,16 +171,20 @@ class ClipDataset(Dataset[dict[str, torch.Tensor]]):
             out["instance"] = torch.from_numpy(instance.astype(np.int64))
         else:
             out["instance"] = torch.zeros(shape, dtype=torch.int64)
-            if self.task == "edges":
-                path = self.paths.edge_maps / vid / f"{t:06d}.png"
-                edges = read_mask(path)
-                _check(path, edges.shape, shape)
-                out["label"] = torch.from_numpy(edges).float()[None]
-            else:
+            if self.maps == "pose":
                 path = self.paths.pose_maps / vid / "map" / f"{t:06d}.png"
                 pose = read_rgb(path)
                 _check(path, pose.shape[:2], shape)
                 out["label"] = _image(pose)
+            else:
+                folder = self.paths.face_maps / vid / "map" if self.maps == "face" else self.paths.edge_maps / vid
+                edges = read_mask(folder / f"{t:06d}.png")
+                _check(folder / f"{t:06d}.png", edges.shape, shape)
+                out["label"] = torch.from_numpy(edges).float()[None]
+                if self.task == "face":  # + the distance to each facial-part edge
+                    parts = read_label(self.paths.face_maps / vid / "parts" / f"{t:06d}.png")
+                    dist = torch.from_numpy(distance_maps(parts))
+                    out["label"] = torch.cat([out["label"], dist])
         if not self.with_flow:
             return out
         if t == 0:

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from v2v.data.labels import colorize
+from v2v.data.tasks import get_task
 
 
 def to_rgb(image: torch.Tensor) -> np.ndarray:
@@ -15,8 +16,9 @@ def to_rgb(image: torch.Tensor) -> np.ndarray:
 
 def condition_to_rgb(label: torch.Tensor, task: str) -> np.ndarray:
     """One frame's generator condition ``(C, H, W)`` as a picture."""
-    if task == "street":
+    picture = get_task(task).picture
+    if picture == "labels":
         return colorize(label[:-1].argmax(0).byte().cpu().numpy())
-    if task == "edges":
-        return np.repeat((label[0].cpu().numpy() * 255).astype(np.uint8)[..., None], 3, axis=2)
+    if picture == "grey":
+        return np.repeat((label[0].clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8)[..., None], 3, axis=2)
     return to_rgb(label)

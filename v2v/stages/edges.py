@@ -34,7 +34,7 @@ from v2v.maps.frames import (
 from v2v.paths import ProjectPaths
 from v2v.preprocess.extract import META_FILE, read_meta
 from v2v.stages.common import stage_main
-from v2v.stages.maps_common import finish
+from v2v.stages.maps_common import finish, skip_unneeded
 from v2v.tracking import stage_run
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,8 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
     """Edge maps for every extracted video; returns the metrics written to ``metrics/edges.json``."""
     ec = cfg.edges
     with stage_run("edges", cfg, paths, ("edges",)) as tracker:
+        if (skipped := skip_unneeded("edges", cfg, paths, paths.edge_maps, paths.edges_metrics, tracker)) is not None:
+            return skipped
         started = time.perf_counter()
         video_ids = list_videos(paths.frames)
 

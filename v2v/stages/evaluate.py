@@ -31,8 +31,10 @@ from tqdm import tqdm
 
 from v2v.config import Config, EvaluateConfig
 from v2v.data.clips import ClipDataset
+from v2v.data.tasks import get_task
 from v2v.dvcfile import dvc_md5
 from v2v.eval.features import FeatureNet, i3d_feature_net, image_feature_net, video_feature_net
+from v2v.eval.landmarks import landmark_consistency, pooled
 from v2v.eval.perceptual import LPIPS
 from v2v.eval.preference import Preference
 from v2v.eval.report import ReportData, ReportVideo, render
@@ -43,8 +45,10 @@ from v2v.generation.synthesis import APPEARANCE_SEED, SynthesisModel, generate_s
 from v2v.io.atomic import atomic_dir, remove_stale_temporaries, write_json, write_text
 from v2v.io.maps import read_label, read_rgb, write_rgb
 from v2v.io.video import write_video
+from v2v.maps.face import LANDMARKS_FILE, FaceLandmarker, from_json
 from v2v.ops.device import resolve_device
 from v2v.paths import ProjectPaths
+from v2v.preprocess.extract import frame_paths
 from v2v.stages.common import stage_main
 from v2v.tracking import stage_run
 
@@ -90,7 +94,10 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
         task = baseline_config["train"]["task"]
         nets = feature_nets(ec, device)
         lpips = LPIPS(ec.lpips_weights).to(device)
-        segmenter = load_segmenter(paths.segmenter_dir / "model.pt", device)
+        maps = get_task(task).maps
+        segmenter = load_segmenter(paths.segmenter_dir / "model.pt", device) if maps == "segment" else None
+        landmarker = FaceLandmarker(cfg.face.predictor, upsample=cfg.face.upsample) if maps == "face" else None
+        landmarks: dict[str, dict[str, dict[str, Any]]] = {}  # video → system → landmark consistency
         dataset = ClipDataset(paths=paths, split="test", task=task, clip_length=1, with_flow=False)
         entries = {v.video_id: v for v in dataset.videos}
         cache = FeatureCache(paths.eval_cache)
@@ -127,6 +134,14 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
                     segmenter=segmenter,
                     amp=cfg.generate.amp,  # the baseline in the precision vid2vid was generated in
                 )
+                if landmarker is not None:
+                    landmarks[video_id] = score_landmarks(
+                        landmarker,
+                        paths,
+                        entries[video_id],
+                        frames,
+                        {"vid2vid": paths.results / video_id / "frames", "baseline": out / "baseline"},
+                    )
             scored.append(scores)
             if len(report_videos) < ec.report_videos:
                 report_videos.append(
@@ -135,11 +150,17 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
                     )
                 )
         prefs = preferences(scored, SYSTEMS[0], SYSTEMS[1], ec.segment_frames, ec.tie_tolerance)
-        metrics = summarise(scored, nets, prefs)
+        metrics = summarise(scored, nets, prefs) | landmark_metrics(landmarks)
         metrics["seconds"] = round(time.perf_counter() - started, 2)
         weights = {net.metric: {**net.weights.as_dict(), "preprocess": net.preprocess} for net in nets}
         weights["lpips"] = {**lpips.weights.as_dict(), "preprocess": "frames in [-1, 1] at their own size"}
-        weights["segmenter"] = {**segmenter.weights, "preprocess": "frames at their own size; label maps of segment"}
+        if segmenter is not None:
+            weights["segmenter"] = {
+                **segmenter.weights,
+                "preprocess": "frames at their own size; label maps of segment",
+            }
+        if landmarker is not None:
+            weights["landmarks"] = {**landmarker.weights.as_dict(), "preprocess": "frames at their own size"}
         write_json(paths.evaluate_metrics, metrics)
         write_text(paths.evaluate_plots, per_frame_csv(scored))
         write_json(
@@ -257,6 +278,47 @@ def summarise(videos: list[VideoScores], nets: list[FeatureNet], prefs: dict[str
         metrics[f"preference_{name}_high"] = pref.high
         metrics[f"preference_{name}_questions"] = pref.questions
     return {k: (float(f"{v:.6g}") if isinstance(v, float) else v) for k, v in metrics.items()}
+
+
+def score_landmarks(
+    landmarker: FaceLandmarker,  # the face stage's detector + predictor
+    paths: ProjectPaths,  # project locations
+    video: Any,  # the test video's entry
+    frames: int,  # frames evaluated
+    generated: dict[str, Path],  # system → folder of its NNNNNN.png frames
+) -> dict[str, dict[str, Any]]:
+    """Landmark consistency of each system and of the real frames against the landmarks the sketches were drawn from."""
+    record = paths.face_maps / video.video_id / LANDMARKS_FILE
+    if not record.is_file():
+        raise FileNotFoundError(f"{record}: missing; run the face stage (dvc repro face)")
+    reference = from_json(json.loads(record.read_text(encoding="utf-8")))[:frames]
+    real = (read_rgb(p) for p in frame_paths(paths.frames / video.video_id)[:frames])
+    out = {"real": landmark_consistency(landmarker, real, reference)}
+    for system, folder in generated.items():
+        fakes = (read_rgb(folder / f"{t:06d}.png") for t in range(frames))
+        out[system] = landmark_consistency(landmarker, fakes, reference)
+    return out
+
+
+def landmark_metrics(videos: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    """``landmark_error`` / ``landmark_detected`` of vid2vid, ``_baseline`` and ``_real``, pooled and per video."""
+    if not videos:
+        return {}
+    out: dict[str, Any] = {}
+    for system in (*SYSTEMS, "real"):
+        suffix = "" if system == SYSTEMS[0] else f"_{system}"
+        pooled_scores = pooled([scores[system] for scores in videos.values()])
+        out[f"landmark_error{suffix}"] = round(pooled_scores["landmark_error"], 5)
+        out[f"landmark_detected{suffix}"] = round(pooled_scores["landmark_detected"], 5)
+    out["landmark_per_video"] = {
+        video: {
+            f"{key}_{system}": round(float(s[key]), 5)
+            for system, s in scores.items()
+            for key in ("landmark_error", "landmark_detected")
+        }
+        for video, scores in videos.items()
+    }
+    return out
 
 
 def segmentation_metrics(videos: list[VideoScores]) -> dict[str, Any]:

@@ -21,7 +21,6 @@ import numpy as np
 from tqdm import tqdm
 
 from v2v.config import Config
-from v2v.data.clips import split_problem
 from v2v.io.atomic import remove_stale_temporaries, write_json
 from v2v.io.files import file_sha256, is_up_to_date, write_manifest
 from v2v.io.video import Decoder, VideoError, check_readable
@@ -35,6 +34,7 @@ from v2v.preprocess.extract import (
     fingerprint,
     frame_paths,
     read_meta,
+    split_problem,
 )
 from v2v.stages.common import StageError, stage_main
 from v2v.tracking import stage_run

@@ -1,4 +1,5 @@
-"""What the three map stages (segment, edges, pose) share: the per-video loop's report and the contact sheet."""
+"""What the map stages (segment, edges, pose, face) share: skipping maps the task does not need, the per-video
+loop's report and the contact sheet."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from v2v.config import Config
+from v2v.data.tasks import MapStage, needed_maps
 from v2v.io.atomic import write_json
 from v2v.maps.frames import VideoLoop
 from v2v.maps.preview import preview_row
@@ -22,8 +25,33 @@ MAX_SHEET_VIDEOS = 4
 FRAMES_PER_VIDEO = 3
 
 
+STATUS_FILE = "status.json"  # beside the per-video folders: whether this run needed the maps
+
+
+def skip_unneeded(
+    stage: MapStage, cfg: Config, paths: ProjectPaths, out_root: Path, metrics_path: Path, tracker: StageRun
+) -> dict[str, Any] | None:
+    """When ``train.task`` does not read this stage's maps, compute nothing: write an empty, valid output (the
+    folder with ``status.json``; maps of earlier runs stay for reuse) and metrics saying so. None otherwise."""
+    out_root.mkdir(parents=True, exist_ok=True)
+    status = out_root / STATUS_FILE
+    if stage in needed_maps(cfg.train.task, cfg.edges.instance_boundaries):
+        status.unlink(missing_ok=True)
+        return None
+    kept = sorted(child.name for child in out_root.iterdir() if child.is_dir())
+    reason = f"train.task {cfg.train.task!r} does not use {stage} maps"
+    write_json(status, {"needed": False, "reason": reason, "kept_from_earlier_runs": kept})
+    metrics = {"needed": 0, "videos": 0, "frames": 0, "seconds": 0.0}
+    write_json(metrics_path, metrics)
+    tracker.log_metrics(metrics)
+    tracker.set_tags({f"v2v.{stage}.needed": "false"})
+    log.info("%s: nothing to do: %s (set train.task to use them)", stage, reason)
+    return metrics
+
+
 def sheet(paths: ProjectPaths, video_ids: list[str]) -> Any:
-    """Contact sheet: one row per (video, frame): frame | label colours | instance boundaries | edges | pose map."""
+    """Contact sheet: one row per (video, frame): frame | label colours | instance boundaries | edges | pose map |
+    face sketch."""
     rows = []
     for video_id in video_ids[:MAX_SHEET_VIDEOS]:
         files = frame_paths(paths.frames / video_id)
@@ -35,6 +63,7 @@ def sheet(paths: ProjectPaths, video_ids: list[str]) -> Any:
                     paths.edge_maps / video_id,
                     paths.pose_maps / video_id,
                     i,
+                    paths.face_maps / video_id,
                 )
             )
     return contact_sheet(rows, tile_width=min(256, rows[0][0].shape[1]))
@@ -53,6 +82,7 @@ def finish(
     seconds = time.perf_counter() - started
     frames = sum(m["num_frames"] for m in loop.done)
     metrics = {
+        "needed": 1,
         "videos": len(loop.done),
         "videos_reused": loop.reused,
         "videos_failed": len(loop.failed),

@@ -40,7 +40,7 @@ from v2v.ops.device import resolve_device
 from v2v.paths import ProjectPaths
 from v2v.preprocess.extract import META_FILE
 from v2v.stages.common import StageError, stage_main
-from v2v.stages.maps_common import finish
+from v2v.stages.maps_common import finish, skip_unneeded
 from v2v.tracking import stage_run
 
 log = logging.getLogger(__name__)
@@ -154,6 +154,8 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
     pc = cfg.pose
     truth_root = paths / pc.ground_truth_dir
     with stage_run("pose", cfg, paths, ("pose",)) as tracker:
+        if (skipped := skip_unneeded("pose", cfg, paths, paths.pose_maps, paths.pose_metrics, tracker)) is not None:
+            return skipped
         started = time.perf_counter()
         video_ids = list_videos(paths.frames)
         model: list[PoseModel] = []

@@ -41,7 +41,7 @@ from v2v.ops.device import resolve_device
 from v2v.paths import ProjectPaths
 from v2v.preprocess.extract import META_FILE
 from v2v.stages.common import StageError, stage_main
-from v2v.stages.maps_common import finish
+from v2v.stages.maps_common import finish, skip_unneeded
 from v2v.tracking import stage_run
 
 log = logging.getLogger(__name__)
@@ -165,6 +165,10 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
     sc = cfg.segment
     truth_root = paths / sc.ground_truth_dir
     with stage_run("segment", cfg, paths, ("segment",)) as tracker:
+        if (
+            skipped := skip_unneeded("segment", cfg, paths, paths.segment_maps, paths.segment_metrics, tracker)
+        ) is not None:
+            return skipped
         started = time.perf_counter()
         video_ids = list_videos(paths.frames)
         model: list[Segmenter] = []  # built once, only when a video needs (re)computing

@@ -14,6 +14,7 @@ from typing import Any
 
 from v2v.config import Config
 from v2v.data.clips import list_videos
+from v2v.data.tasks import get_task
 from v2v.eval.segmentation import (
     SegmenterTraining,
     deeplabv3_segmenter,
@@ -34,6 +35,15 @@ log = logging.getLogger(__name__)
 def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
     sc = cfg.segmenter
     with stage_run("segmenter", cfg, paths, ("segmenter",)) as tracker:
+        if get_task(cfg.train.task).maps != "segment":  # only label maps can be judged by segmentation
+            paths.segmenter_dir.mkdir(parents=True, exist_ok=True)
+            (paths.segmenter_dir / "model.pt").unlink(missing_ok=True)
+            reason = f"train.task {cfg.train.task!r} has no label maps to judge segmentation consistency against"
+            write_json(paths.segmenter_dir / "status.json", {"needed": False, "reason": reason})
+            write_json(paths.segmenter_metrics, {"needed": 0})
+            log.info("segmenter: nothing to do: %s", reason)
+            return {"needed": 0}
+        (paths.segmenter_dir / "status.json").unlink(missing_ok=True)
         device = resolve_device(sc.device, "segmenter.device")
         train_ids = [v.video_id for v in list_videos(paths, "train")]
         test_ids = [v.video_id for v in list_videos(paths, "test")]
@@ -60,6 +70,7 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
             held_out += 1
         scores = meter.scores("real") if held_out else {"miou": None, "accuracy": None}
         metrics = {
+            "needed": 1,
             "backend": sc.backend,
             "classes": len(segmenter.classes),
             "train_frames": summary.get("frames", 0),

@@ -42,12 +42,12 @@ from tqdm import tqdm
 
 from v2v.config import Config, ScaleConfig, to_dict
 from v2v.data.clips import ClipDataset
+from v2v.data.tasks import get_task
 from v2v.models.discriminators import ImageDiscriminator, VideoDiscriminator
 from v2v.models.encoder import FeatureEncoder
 from v2v.models.generator import Vid2VidGenerator, load_coarser_scales
 from v2v.models.layers import load_grown
 from v2v.models.presets import (
-    CITYSCAPES_FOREGROUND_IDS,
     ModelPreset,
     build_encoder,
     build_generator,
@@ -80,14 +80,7 @@ MODEL_FILE = "model.pt"
 def model_preset(cfg: Config) -> ModelPreset:
     """The preset of ``model.preset`` with the overrides of ``model`` and the task's input channels."""
     overrides = {k: v for k, v in to_dict(cfg.model).items() if k != "preset"}
-    task = cfg.train.task
-    if task == "street":
-        inputs: dict[str, Any] = dict(
-            label_classes=35, instance_boundary=True, foreground_ids=CITYSCAPES_FOREGROUND_IDS
-        )
-    else:
-        inputs = dict(label_classes=1 if task == "edges" else 3, instance_boundary=False, foreground_ids=())
-    return resolve_preset(cfg.model.preset, **overrides, **inputs)
+    return resolve_preset(cfg.model.preset, **overrides, **get_task(cfg.train.task).preset_inputs())
 
 
 def scale_factor(cfg: Config, scale: int) -> int:

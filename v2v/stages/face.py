@@ -1,0 +1,136 @@
+"""``face`` stage: every extracted video → per-frame face sketches from dlib's 68 landmarks (train.task face).
+
+Outputs ``data/maps/face/<video_id>/``: ``landmarks.json`` (68 (x, y) points per frame, or null,
+``interpolated`` marks filled gaps), ``map/NNNNNN.png`` (the sketch: landmark curves + Canny edges
+of the background outside the face, 0 / 255), ``parts/NNNNNN.png`` (which of the 14 part curves
+each sketch pixel belongs to, 1..14: the data loader turns it into the distance maps) and
+``meta.json`` with the weights used (file name, sha256). Policy for frames without a face: gaps
+of up to ``face.max_gap`` frames between two detections are interpolated; other frames get the
+background edges only (no face drawn), counted as ``frames_missing``. Runs only when the task
+reads face maps (see :mod:`v2v.data.tasks`); needs ``pip install -e ".[face]"``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+import v2v.maps.face as face_ops
+from v2v.config import Config, FaceConfig, to_dict
+from v2v.io.atomic import atomic_dir, write_json
+from v2v.io.maps import write_label, write_mask
+from v2v.io.weights import WeightsError
+from v2v.maps.face import LANDMARKS_FILE
+from v2v.maps.frames import (
+    code_fingerprint,
+    fingerprint,
+    for_each_video,
+    frames_fingerprint,
+    list_videos,
+    open_video,
+    read_frame,
+)
+from v2v.paths import ProjectPaths
+from v2v.preprocess.extract import META_FILE
+from v2v.stages.common import StageError, stage_main
+from v2v.stages.maps_common import finish, skip_unneeded
+from v2v.tracking import stage_run
+
+log = logging.getLogger(__name__)
+
+CODE = code_fingerprint([face_ops])
+
+
+def face_video(
+    frames_root: Path,  # data/frames
+    video_id: str,  # which video
+    dest: Path,  # its output folder (replaced atomically)
+    fc: FaceConfig,  # settings
+    landmarker: face_ops.FaceLandmarker,  # dlib detector + 68-point predictor
+    fingerprint_value: str,  # recorded in meta.json
+) -> dict[str, Any]:
+    """Landmarks + sketches of one video into ``dest``; returns its ``meta.json`` content."""
+    meta, files = open_video(frames_root, video_id)
+    h, w = meta["height"], meta["width"]
+    found = [landmarker(read_frame(p, meta)) for p in tqdm(files, desc=f"face {video_id}", unit="frame", leave=False)]
+    detected = sum(points is not None for points in found)
+    filled, interpolated = face_ops.fill_gaps(found, fc.max_gap)
+    tracks = face_ops.smooth(filled, fc.smoothing)
+    filled_frames = {i for i, (a, b) in enumerate(zip(found, filled, strict=True)) if a is None and b is not None}
+    with atomic_dir(dest) as tmp:
+        for i, (path, points) in enumerate(zip(files, tracks, strict=True)):
+            sketch, parts = face_ops.condition(
+                read_frame(path, meta),
+                points,
+                canny_low=fc.low,
+                canny_high=fc.high,
+                sigma=fc.sigma,
+                thickness=fc.thickness,
+            )
+            write_mask(tmp / "map" / f"{i:06d}.png", sketch > 0)
+            write_label(tmp / "parts" / f"{i:06d}.png", parts)
+        write_json(tmp / LANDMARKS_FILE, face_ops.to_json(tracks, filled_frames))
+        out = {
+            "video_id": video_id,
+            "num_frames": len(files),
+            "width": w,
+            "height": h,
+            "map_pattern": "map/%06d.png",
+            "parts_pattern": "parts/%06d.png",
+            "landmarks": LANDMARKS_FILE,
+            **landmarker.info(),
+            "settings": to_dict(fc),
+            "frames_detected": detected,
+            "frames_interpolated": interpolated,
+            "frames_missing": len(files) - detected - interpolated,
+            "fingerprint": fingerprint_value,
+        }
+        write_json(tmp / META_FILE, out)
+    return out
+
+
+def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
+    """Face maps for every extracted video; returns the metrics written to ``metrics/face.json``."""
+    fc = cfg.face
+    with stage_run("face", cfg, paths, ("face",)) as tracker:
+        if (skipped := skip_unneeded("face", cfg, paths, paths.face_maps, paths.face_metrics, tracker)) is not None:
+            return skipped
+        started = time.perf_counter()
+        video_ids = list_videos(paths.frames)
+        try:
+            landmarker = face_ops.FaceLandmarker(fc.predictor, upsample=fc.upsample)
+        except WeightsError as exc:
+            raise StageError(str(exc)) from exc
+        weights = landmarker.weights
+        tracker.set_tags({"v2v.face.backend": "dlib", "v2v.face.weights": weights.name})
+        if weights.sha256:
+            tracker.set_tags({"v2v.face.weights_sha256": weights.sha256})
+
+        def fingerprint_of(video_id: str) -> str:
+            frames = frames_fingerprint(paths.frames, video_id)
+            settings = {**to_dict(fc), "weights_sha256": weights.sha256}
+            return fingerprint({"frames": frames, "settings": settings, "code": CODE})
+
+        def work(video_id: str, fp: str) -> dict[str, Any]:
+            return face_video(paths.frames, video_id, paths.face_maps / video_id, fc, landmarker, fp)
+
+        loop = for_each_video(video_ids, paths.face_maps, fingerprint_of, work)
+        frames = sum(m["num_frames"] for m in loop.done) or 1
+        extra = {
+            key: float(sum(m[key] for m in loop.done))
+            for key in ("frames_detected", "frames_interpolated", "frames_missing")
+        }
+        extra["face_found_fraction"] = round((extra["frames_detected"] + extra["frames_interpolated"]) / frames, 4)
+        return finish("face", tracker, paths, loop, started, paths.face_metrics, extra)
+
+
+def main() -> None:
+    stage_main("face", run)
+
+
+if __name__ == "__main__":
+    main()
