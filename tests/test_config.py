@@ -26,7 +26,7 @@ def test_repo_params_file_is_valid_and_frozen() -> None:
         ({"sample": {"num_frames": 1}}, "sample.num_frames: expected a number in [2, 100000], got 1"),
         ({"sample": {"width": 255}}, "sample.width: expected a positive even number, got 255"),
         ({"sample": {"scenes": ["street", "cars"]}}, "sample.scenes[1]: expected one of 'street', 'pose', got 'cars'"),
-        ({"sample": {"scenes": []}}, "sample.scenes: expected a non-empty value"),
+        ({"sample": {"real_clips": ["bikes"]}}, "sample.real_clips[0]: expected one of 'carphone', got 'bikes'"),
         ({"tracking": {"enabled": "yes"}}, "tracking.enabled: expected true or false, got 'yes'"),
         ({"tracking": 3}, "tracking: expected a mapping of settings, got 3"),
         ({"sample": {"seed": True}}, "sample.seed: expected an integer, got True"),

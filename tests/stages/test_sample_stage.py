@@ -56,3 +56,21 @@ def test_sample_is_deterministic_and_seeded(tmp_path: Path, tiny_config: Callabl
         assert path.read_bytes() == (second.sample_truth / path.relative_to(first.sample_truth)).read_bytes(), path
     other = sample.clip_plan(tiny_config(sample={"scenes": ["pose"], "seed": 1}).sample)
     assert [s for *_, s in other] != [s for *_, s in sample.clip_plan(cfg.sample)]
+
+
+def test_real_clips_are_copied_in_as_loose_videos(tmp_path: Path, tiny_config: Callable) -> None:
+    from support import carphone
+
+    from v2v.config import ConfigError
+
+    paths = ProjectPaths.at(tmp_path / "p")
+    metrics = sample.run(tiny_config(sample={"scenes": [], "real_clips": ["carphone"]}), paths)
+    assert metrics["clips"] == 0 and metrics["real_clips"] == 1
+    assert [p.name for p in paths.sample_videos.iterdir()] == ["carphone.mp4"]  # loose: extract splits it in time
+    assert (paths.sample_videos / "carphone.mp4").read_bytes() == carphone().read_bytes()
+    try:
+        sample.run(tiny_config(sample={"scenes": [], "real_clips": []}), paths)
+    except ConfigError as exc:
+        assert "no scenes and no real_clips" in str(exc)
+    else:
+        raise AssertionError("an empty sample must be refused")

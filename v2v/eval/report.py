@@ -18,10 +18,15 @@ from pathlib import Path
 from typing import Any
 
 # metric → (label, what it measures); lower is better except for those in HIGHER_IS_BETTER
-HIGHER_IS_BETTER = {"seg_miou", "seg_accuracy"}
+HIGHER_IS_BETTER = {"seg_miou", "seg_accuracy", "landmark_detected"}
 METRIC_TEXT: dict[str, tuple[str, str]] = {
     "seg_miou": ("Segmentation mIoU", "mean IoU of the segmenter's prediction on the frames vs the input label maps"),
     "seg_accuracy": ("Segmentation accuracy", "pixel accuracy of the segmenter's prediction vs the input label maps"),
+    "landmark_error": (
+        "Landmark error (NME)",
+        "dlib's 68 landmarks found on the frames vs those the face sketch was drawn from, per inter-ocular distance",
+    ),
+    "landmark_detected": ("Face found", "share of frames where dlib finds a face"),
     "fid": ("FID", "Fréchet distance of TF-Inception frame features to the real frames"),
     "fid_tv": ("FID (torchvision Inception)", "as FID, torchvision's ImageNet Inception (not comparable to papers)"),
     "fd_s3d": ("FD (S3D)", "Fréchet distance of S3D Kinetics clip features"),

@@ -308,11 +308,12 @@ def landmark_metrics(videos: dict[str, dict[str, dict[str, Any]]]) -> dict[str, 
     for system in (*SYSTEMS, "real"):
         suffix = "" if system == SYSTEMS[0] else f"_{system}"
         pooled_scores = pooled([scores[system] for scores in videos.values()])
-        out[f"landmark_error{suffix}"] = round(pooled_scores["landmark_error"], 5)
-        out[f"landmark_detected{suffix}"] = round(pooled_scores["landmark_detected"], 5)
+        for key in ("landmark_error", "landmark_detected"):  # null (not NaN) when no face was found
+            value = float(pooled_scores[key])
+            out[f"{key}{suffix}"] = round(value, 5) if np.isfinite(value) else None
     out["landmark_per_video"] = {
         video: {
-            f"{key}_{system}": round(float(s[key]), 5)
+            f"{key}_{system}": round(float(s[key]), 5) if np.isfinite(float(s[key])) else None
             for system, s in scores.items()
             for key in ("landmark_error", "landmark_detected")
         }

