@@ -11,7 +11,8 @@ Examples::
     v2v pipeline --fanout dask                                 # a LocalCluster of orchestrate.dask_workers
     dask scheduler --host 127.0.0.1 --port 8786 &               # or a cluster you run: scheduler + workers
     dask worker tcp://127.0.0.1:8786 --nworkers 2 --nthreads 1 &
-    v2v pipeline --fanout dask --dask-address tcp://127.0.0.1:8786
+    # then set orchestrate.dask_address: tcp://127.0.0.1:8786 in params.yaml and run
+    v2v pipeline --fanout dask
 """
 
 from __future__ import annotations

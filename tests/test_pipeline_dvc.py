@@ -58,8 +58,8 @@ def test_dvc_repro_end_to_end(dvc_project: Path, dvc: Callable[..., str]) -> Non
     assert "Running stage 'extract'" in out and "Running stage 'sample'" not in out
     index = json.loads((dvc_project / "data/frames/index.json").read_text())
     assert all(v["num_frames"] == 4 and v["fps"] == 10.0 for v in index["videos"])  # 6 frames at 15 fps → 4 at 10
-    # the training stages train again on the new frames (their checkpoints were written from the old ones)
-    assert "starting over" in out
+    # completed stages keep no checkpoints (train.keep_checkpoints_when_done: false): their model.pt is the output
+    assert not list((dvc_project / "checkpoints").rglob("step_*.pt"))
     runs = runs_of(experiment)
     (new_parent,) = [
         r for r in runs if "mlflow.parentRunId" not in r.data.tags and r.info.run_id != parents[0].info.run_id

@@ -381,6 +381,12 @@ class TrainConfig:
     log_every: int = param(10, "log losses every this many steps", positive)
     sample_every: int = param(200, "log a sample clip every this many steps", positive)
     checkpoint_every: int = param(200, "write a resumable checkpoint every this many steps", positive)
+    keep_checkpoints: int = param(
+        2, "resumable step files kept per configuration while a stage trains (the newest)", in_range(1, 10_000)
+    )
+    keep_checkpoints_when_done: bool = param(
+        False, "keep a configuration's checkpoints after its stage completed (default: removed; model.pt stays)"
+    )
     resume: Literal["auto", "never"] = param(
         "auto", "auto: continue from the last checkpoint of the same configuration after an interruption"
     )

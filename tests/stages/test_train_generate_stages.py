@@ -149,3 +149,17 @@ def test_seeds_for_a_model_without_encoder_or_bank_name_the_problem(trained: Pro
     save_checkpoint(model_file, config=run_config(other, 0, 1), modules=nets.modules())  # weights of 3 channels
     with pytest.raises(CheckpointError, match="model.pt: generator_ema weights do not fit"):
         load_model(model_file, torch.device("cpu"))
+
+
+def test_a_completed_stage_removes_its_checkpoints_unless_asked(base_project: Path, tmp_path: Path) -> None:
+    paths = ProjectPaths.at(tmp_path / "project")
+    shutil.copytree(base_project, paths.root)
+    cfg = config(train={"checkpoint_every": 1, "keep_checkpoints": 1}, tracking={"enabled": False})
+    segment.run(cfg, paths)
+    flow.run(cfg, paths)
+    run_scale(cfg, paths, 0)
+    assert (paths.model_dir(0) / "model.pt").is_file()
+    assert not list(paths.checkpoints.rglob("step_*.pt"))  # the model is the output; no checkpoint stays
+    kept = {"checkpoint_every": 1, "keep_checkpoints": 1, "keep_checkpoints_when_done": True, "seed": 1}
+    run_scale(config(train=kept, tracking={"enabled": False}), paths, 0)
+    assert len(list(paths.checkpoints.rglob("step_*.pt"))) == 1  # the newest only (keep_checkpoints: 1)

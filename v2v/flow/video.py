@@ -108,7 +108,8 @@ def compute_video_flow(
     result = VideoFlow(score=FlowScore() if truth is not None else None)
     wanted = set(preview_at)
     started = time.perf_counter()
-    bar = tqdm(total=max(len(files) - 1, 0), desc=out_dir.name, unit="pair", leave=False)
+    name = files[0].parent.name if files else out_dir.name  # the video's frames folder, not the temporary output
+    bar = tqdm(total=max(len(files) - 1, 0), desc=f"flow {name}", unit="pair", leave=False)
 
     def finish(done: _Batch) -> None:  # in the main thread, in frame order
         for i in range(len(done.after)):

@@ -19,6 +19,7 @@ import csv
 import io
 import logging
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,15 @@ def training_inputs(paths: ProjectPaths, previous: Path | None) -> str:
     return inputs_fingerprint([*data, *([previous] if previous is not None else []), code])
 
 
+def discard_checkpoints(cfg: Config, work_dirs: list[Path]) -> None:
+    """A completed stage's resumable checkpoints go (unless train.keep_checkpoints_when_done): model.pt is its output."""
+    if cfg.train.keep_checkpoints_when_done:
+        return
+    for folder in work_dirs:
+        shutil.rmtree(folder, ignore_errors=True)
+        log.info("removed the finished run's checkpoints %s (train.keep_checkpoints_when_done: false)", folder)
+
+
 def run_scale(cfg: Config, paths: ProjectPaths, scale: int) -> dict[str, Any]:
     """Train scale ``scale``; returns the summary written to the metrics file."""
     name = f"train_scale{scale}"
@@ -136,6 +146,7 @@ def run_scale(cfg: Config, paths: ProjectPaths, scale: int) -> dict[str, Any]:
             if cfg.tracking.log_model:
                 tracker.log_artifact(paths.model_dir(scale) / "model.pt", "model")
             tracker.log_artifact(paths.train_plots(scale))
+            discard_checkpoints(cfg, [work_dir])
             log.info("%s: %d steps in %.0f s", name, summary["steps"], summary["seconds"])
             return metrics
     return {}

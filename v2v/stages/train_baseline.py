@@ -22,7 +22,7 @@ from v2v.config import Config
 from v2v.io.atomic import write_json, write_text
 from v2v.paths import ProjectPaths
 from v2v.stages.common import stage_main
-from v2v.stages.train import history_csv, sample_sheet, training_dataset, training_inputs
+from v2v.stages.train import discard_checkpoints, history_csv, sample_sheet, training_dataset, training_inputs
 from v2v.tracking import StageRun, stage_run
 from v2v.training.loop import MODEL_FILE, config_hash, run_config, train_scale
 
@@ -51,8 +51,10 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
         history: list[dict[str, float]] = []
         steps, seconds, final = 0, 0.0, {}
         last = cfg.train.num_scales - 1
+        work_dirs = []
         for scale in range(cfg.train.num_scales):
             work_dir = paths.checkpoints / "train_baseline" / config_hash(run_config(cfg, scale, 1, per_frame=True))
+            work_dirs.append(work_dir)
             out_dir = paths.baseline_dir if scale == last else work_dir / "model"
             summary = train_scale(
                 cfg,
@@ -80,6 +82,7 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
         write_text(paths.baseline_plots, history_csv(history))
         tracker.set_tags({"v2v.baseline": "per-frame generator (no previous frames, no flow, no D_V), same schedule"})
         tracker.log_artifact(paths.baseline_dir / "config.json", "model")
+        discard_checkpoints(cfg, work_dirs)
         log.info("train_baseline: %d steps over %d scales in %.0f s", steps, cfg.train.num_scales, seconds)
     return metrics
 

@@ -290,6 +290,11 @@ def train_scale(
         DistributedSampler(dataset, shuffle=True, seed=tc.seed) if dist.world_size > 1 else None
     )
     schedule = ClipSchedule(sc.start_frames, sc.double_every, sc.max_frames)
+
+    def save_step(position: tuple[int, int, int]) -> None:  # (step, epoch to continue, batches of it done)
+        state = (config, nets, optimizers, scaler, position, history, last_terms, tc.keep_checkpoints)
+        _save(step_path(work_dir, position[0]), *state)
+
     started = time.perf_counter()
     for epoch in range(start_epoch, sc.epochs):
         dataset.clip_length = schedule.frames_at(epoch)
@@ -401,11 +406,9 @@ def train_scale(
                         step,
                     )
                 if step % tc.checkpoint_every == 0:
-                    position = (step, epoch, index + 1)
-                    _save(step_path(work_dir, step), config, nets, optimizers, scaler, position, history, last_terms)
+                    save_step((step, epoch, index + 1))
         if dist.is_main:
-            position = (step, epoch + 1, 0)
-            _save(step_path(work_dir, step), config, nets, optimizers, scaler, position, history, last_terms)
+            save_step((step, epoch + 1, 0))
     distributed.barrier()
     summary: dict[str, Any] = {"scale": scale, "steps": step, "seconds": time.perf_counter() - started}
     dataset.clip_length = schedule.frames_at(sc.epochs - 1)  # also when resumed after the last epoch
@@ -522,6 +525,7 @@ def _save(
     position: tuple[int, int, int],  # (step, epoch, batch)
     history: list[dict[str, float]],
     last_terms: dict[str, float],
+    keep: int,  # step files kept (the newest)
 ) -> None:
     """A resumable checkpoint: ``epoch`` is the epoch to continue, after its first ``batch`` batches."""
     step, epoch, batch = position
@@ -535,5 +539,5 @@ def _save(
         epoch=epoch,
         extra={"history": history, "batch": batch, "last": last_terms},
     )
-    for old in sorted(path.parent.glob("step_*.pt"))[:-2]:  # keep the two newest
+    for old in sorted(path.parent.glob("step_*.pt"))[:-keep]:  # keep the newest
         old.unlink()
