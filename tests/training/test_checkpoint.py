@@ -6,6 +6,7 @@ import torch
 from v2v.training.checkpoint import (
     CheckpointError,
     discard_if_inputs_changed,
+    drop_damaged_checkpoints,
     inputs_fingerprint,
     latest_checkpoint,
     load_checkpoint,
@@ -77,6 +78,27 @@ def test_latest_checkpoint(tmp_path: Path) -> None:
     for step in (5, 40, 12):
         save_checkpoint(step_path(tmp_path, step), config={}, modules={"g": net}, step=step)
     assert latest_checkpoint(tmp_path) == step_path(tmp_path, 40)
+
+
+def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(tmp_path: Path) -> None:
+    net, _ = make()
+    for step in (10, 20, 30):
+        save_checkpoint(step_path(tmp_path, step), config={}, modules={"g": net}, step=step)
+    good = step_path(tmp_path, 20).read_bytes()
+    step_path(tmp_path, 30).write_bytes(good[: len(good) // 2])  # killed mid-write or a bad disk
+    (tmp_path / ".tmp-step_00000040.pt").write_bytes(b"")  # a kill's 0-byte leftover
+    removed = drop_damaged_checkpoints(tmp_path)
+    assert {p.name for p in removed} == {"step_00000030.pt", ".tmp-step_00000040.pt"}
+    assert latest_checkpoint(tmp_path) == step_path(tmp_path, 20)
+    assert load_checkpoint(step_path(tmp_path, 20), modules={"g": make(1)[0]})["step"] == 20
+
+
+def test_identical_checkpoints_are_identical_bytes(tmp_path: Path) -> None:
+    net, opt = make()
+    for name in ("a", "b"):
+        torch.manual_seed(0)
+        save_checkpoint(tmp_path / name / "model.pt", config={"x": 1}, modules={"g": net}, optimizers={"g": opt})
+    assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()
 
 
 def test_inputs_fingerprint_follows_files_not_caches(tmp_path: Path) -> None:

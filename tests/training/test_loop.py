@@ -58,6 +58,7 @@ def test_resume_gives_the_same_weights(
     for net in a:
         for key in a[net]:
             assert torch.equal(a[net][key], b[net][key]), f"{net}.{key} differs after resume"
+    assert (tmp_path / "a" / MODEL_FILE).read_bytes() == (tmp_path / "b" / MODEL_FILE).read_bytes()  # DVC: no rerun
     # the averages are neither the trained weights nor the initial ones
     key = "scales.0.image_out.0.weight"
     initial = build_networks(cfg, 0, None)[0].generator.state_dict()[key]

@@ -9,7 +9,9 @@ different configuration is an error that lists the differing keys, never a silen
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import logging
 import os
 import random
 import re
@@ -20,9 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from v2v.io.atomic import TMP_PREFIX, atomic_path, write_json
+from v2v.io.atomic import TMP_PREFIX, atomic_path, remove_stale_temporaries, write_bytes, write_json
 
 FORMAT = "v2v-checkpoint-1"
+log = logging.getLogger(__name__)
 STEP_FILE = re.compile(r"step_(\d+)\.pt$")
 INPUTS_FILE = "inputs.txt"  # beside the step files: the fingerprint of the inputs that wrote them
 
@@ -87,8 +90,9 @@ def save_checkpoint(
         "rng": rng_state(),
         "extra": dict(extra or {}),
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    buffer = io.BytesIO()  # not torch.save(tmp): the archive would be named after the random temporary file
+    torch.save(payload, buffer)
+    write_bytes(path, buffer.getvalue())
     write_json(path.parent / "config.json", payload["config"])
     return path
 
@@ -103,7 +107,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     except Exception as exc:  # torch raises several types for damaged files
         raise CheckpointError(
             f"{path}: cannot read this checkpoint ({type(exc).__name__}: {str(exc)[:200]}); the file is damaged "
-            "or not a v2v checkpoint: delete it to start over, or restore it from DVC (`dvc checkout`)"
+            "or not a v2v checkpoint: delete it to start over (a stage's output model.pt: `dvc checkout` restores it)"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a v2v checkpoint (expected format {FORMAT!r})")
@@ -167,6 +171,23 @@ def latest_checkpoint(folder: str | Path) -> Path | None:
     folder = Path(folder)
     found = [(int(m.group(1)), p) for p in folder.glob("step_*.pt") if (m := STEP_FILE.search(p.name))]
     return max(found)[1] if found else None
+
+
+def drop_damaged_checkpoints(folder: str | Path) -> list[Path]:
+    """Prepare ``folder`` for a resume: delete leftovers of interrupted writes (``.tmp-*``) and, newest first, every
+    step file that cannot be read, until an intact one is found (a kill mid-write or a bad disk must not stop the
+    run: it resumes from the previous checkpoint). Returns the files deleted."""
+    folder = Path(folder)
+    removed = remove_stale_temporaries(folder)
+    while (last := latest_checkpoint(folder)) is not None:
+        try:
+            read_checkpoint(last)
+            break
+        except CheckpointError as exc:
+            log.warning("%s; deleting it and resuming from the previous checkpoint", exc)
+            last.unlink()
+            removed.append(last)
+    return removed
 
 
 def step_path(folder: str | Path, step: int) -> Path:

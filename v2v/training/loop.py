@@ -59,6 +59,7 @@ from v2v.ops.device import autocast, deterministic_algorithms
 from v2v.training import distributed
 from v2v.training.checkpoint import (
     discard_if_inputs_changed,
+    drop_damaged_checkpoints,
     latest_checkpoint,
     load_checkpoint,
     read_checkpoint,
@@ -268,6 +269,8 @@ def train_scale(
         log.info(
             "scale %d: the inputs changed since the checkpoints in %s were written: starting over", scale, work_dir
         )
+    if tc.resume == "auto" and dist.is_main:
+        drop_damaged_checkpoints(work_dir)
     distributed.barrier()
     if tc.resume == "auto" and (last := latest_checkpoint(work_dir)) is not None:
         payload = load_checkpoint(last, modules=nets.modules(), config=config, optimizers=optimizers, scaler=scaler)
@@ -429,7 +432,10 @@ def train_scale(
             modules=nets.modules(),
             step=step,
             epoch=sc.epochs,
-            extra={"summary": {k: v for k, v in summary.items() if k != "history"}, **extra},
+            extra={  # no timings: identical runs (and a resumed one) write identical bytes
+                "summary": {k: v for k, v in summary.items() if k != "history" and not k.endswith("seconds")},
+                **{k: v for k, v in extra.items() if not k.endswith("seconds")},
+            },
         )
     distributed.shutdown()
     return summary
