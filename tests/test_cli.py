@@ -33,13 +33,13 @@ def test_params_check_and_list(tmp_path: Path) -> None:
 
 
 def test_run_stage_by_name(tmp_path: Path, make_video: Callable) -> None:
-    make_video(tmp_path / "videos" / "a.mp4", num_frames=4)
+    make_video(tmp_path / "videos" / "a.mp4", num_frames=10)  # alone: split in time, 8 train + 2 test frames
     (tmp_path / "params.yaml").write_text(
         "extract:\n  input_dir: videos\n  width: 64\n  height: 32\ntracking:\n  enabled: false\n"
     )
     result = runner.invoke(app, ["run", "extract", "--root", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert len(list((tmp_path / "data" / "frames" / "a").glob("*.jpg"))) == 4
+    assert len(list((tmp_path / "data" / "frames" / "a_train").glob("*.jpg"))) == 8
     unknown = runner.invoke(app, ["run", "nope", "--root", str(tmp_path)])
     assert unknown.exit_code != 0 and "unknown stage 'nope'" in unknown.output
     (tmp_path / "videos" / "b.mp4").write_text("junk")

@@ -36,6 +36,9 @@ def test_dvc_repro_end_to_end(dvc_project: Path, dvc: Callable[..., str]) -> Non
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert len(parents) == 1 and parents[0].data.tags["v2v.driver"] == "dvc repro"
+    scores = json.loads((dvc_project / "metrics/evaluate.json").read_text())
+    for key in ("seg_miou", "lpips", "warp_error_baseline"):  # pipeline runs compare on the evaluation's figures
+        assert parents[0].data.metrics[key] == scores[key]
     assert sorted(r.data.tags["v2v.stage"] for r in children) == sorted(STAGES)
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
     assert all(len(r.data.tags["v2v.git_commit"]) == 40 for r in runs)

@@ -61,12 +61,15 @@ def test_read_metric_nested_and_errors(tmp_path: Path) -> None:
     assert flat_metrics(json.loads(path.read_text())) == {"fid": 12.5, "per_video.a.warp_error": 0.25}
 
 
-@pytest.mark.parametrize(("task", "channels"), [("street", 36), ("edges", 1), ("pose", 3)])
+@pytest.mark.parametrize(
+    ("task", "channels"), [("street", 36), ("edges", 1), ("pose", 3), ("face", 15), ("face_edges", 1)]
+)
 def test_signature_follows_the_model_config(task: str, channels: int) -> None:
-    from v2v.models.presets import PRESETS
+    from v2v.config import config_from_dict
+    from v2v.training.loop import model_preset
 
-    model = json.loads(json.dumps(dataclasses.asdict(PRESETS["tiny"])))  # as config.json holds it
-    model["label_classes"] = 35  # the training stages set the street task's Cityscapes classes
+    cfg = config_from_dict({"model": {"preset": "tiny"}, "train": {"task": task}})
+    model = json.loads(json.dumps(dataclasses.asdict(model_preset(cfg))))  # as the training stages write it
     sig = signature({"model": model, "train": {"task": task}, "scale": 1})
     (inputs,) = sig.inputs.inputs
     (outputs,) = sig.outputs.inputs

@@ -167,11 +167,14 @@ def stage_inputs(paths: ProjectPaths, stage: str, params: Mapping[str, Any]) -> 
 class StageRun:
     """Logging handle of one stage execution (a no-op when tracking is disabled)."""
 
-    def __init__(self, client: Any | None, run_id: str | None) -> None:
+    def __init__(self, client: Any | None, run_id: str | None, parent_id: str | None = None) -> None:
         self.client = client
         self.run_id = run_id
+        self.parent_id = parent_id  # the pipeline execution's run, when there is one
 
-    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None, on_parent: bool = False) -> None:
+        """Log to this stage's run; ``on_parent`` also to the pipeline execution's parent run, so pipeline runs
+        compare on them in the MLflow UI (the evaluation's quality figures)."""
         if self.client is None:
             return
         from mlflow.entities import Metric
@@ -179,6 +182,8 @@ class StageRun:
         now = int(time.time() * 1000)
         batch = [Metric(k, float(v), now, step or 0) for k, v in metrics.items()]
         self.client.log_batch(self.run_id, metrics=batch)
+        if on_parent and self.parent_id:
+            self.client.log_batch(self.parent_id, metrics=batch)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         if self.client is None:
@@ -299,7 +304,7 @@ def stage_run(stage: str, cfg: Config, paths: ProjectPaths, sections: tuple[str,
     if parent:
         tags["mlflow.parentRunId"] = parent
     run = client.create_run(experiment_id, run_name=stage, tags=tags)
-    handle = StageRun(client, run.info.run_id)
+    handle = StageRun(client, run.info.run_id, parent)
     handle.log_params(flatten({s: params_dict[s] for s in sections}))
     started = time.perf_counter()
     try:

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from v2v.io.video import VideoError
 from v2v.preprocess.extract import (
     FrameResizer,
     FrameSpec,
@@ -167,3 +168,11 @@ def test_a_single_loose_video_is_split_in_time(tmp_path: Path, make_video: Calla
     # a second video (or a test/ folder) means no time split
     make_video(tmp_path / "in" / "test" / "other.mp4", num_frames=4)
     assert [s.part for s in discover_videos(tmp_path / "in", test_fraction=0.25)[0]] == [None, None]
+
+
+def test_a_video_too_short_to_split_in_time_says_so(tmp_path: Path, make_video: Callable) -> None:
+    make_video(tmp_path / "in" / "blink.mp4", num_frames=4)
+    held_out = [s for s in discover_videos(tmp_path / "in", test_fraction=0.25)[0] if s.split == "test"]
+    with pytest.raises(VideoError, match=r"too short to split in time: its test part has 1 frame"):
+        extract_video(held_out[0], tmp_path / "out", spec(), progress=False)
+    assert not (tmp_path / "out").exists()

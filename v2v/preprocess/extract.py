@@ -318,6 +318,12 @@ def extract_video(
             raise failures[0]
         if not stopped:
             video.check_complete()
+        if written < 2 and source.part is not None:
+            raise VideoError(
+                source.path,
+                f"is too short to split in time: its {source.split} part has {written} frame(s), vid2vid needs at "
+                "least 2; use a longer video, or put a second video in a test/ subfolder of the input folder",
+            )
         if written < 2:
             raise VideoError(
                 source.path,

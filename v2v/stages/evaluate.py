@@ -193,7 +193,7 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
             )
         )
         write_text(paths.evaluation / "report.html", report)
-        tracker.log_metrics({k: v for k, v in metrics.items() if isinstance(v, int | float)})
+        tracker.log_metrics({k: v for k, v in metrics.items() if isinstance(v, int | float)}, on_parent=True)
         tracker.set_tags({f"v2v.weights.{name}": info["name"] for name, info in weights.items()})
         tracker.log_artifact(paths.evaluation / "report.html", "report")
         tracker.log_artifact(paths.evaluation / "summary.json", "report")
