@@ -22,12 +22,7 @@ def test_dvc_repro_end_to_end(dvc_project: Path, dvc: Callable[..., str]) -> Non
     dvc(dvc_project, "repro")
 
     index = json.loads((dvc_project / "data/frames/index.json").read_text())
-    assert {v["video_id"]: v["split"] for v in index["videos"]} == {
-        "street_000": "train",
-        "street_001": "test",
-        "pose_000": "train",
-        "pose_001": "test",
-    }
+    assert {v["video_id"]: v["split"] for v in index["videos"]} == {"street_000": "train", "street_001": "test"}
     assert all(v["num_frames"] == 6 for v in index["videos"])
     assert (dvc_project / "data/sample/truth/street_000/flow/000001.npy").is_file()
 

@@ -27,11 +27,13 @@ def metrics(root: Path, name: str) -> dict:
 def own_video_project(dvc_project: Path, task: str) -> None:
     (dvc_project / "raw").mkdir()
     shutil.copy(carphone(), dvc_project / "raw" / "carphone.mp4")
-    # what a user sets (input folder, task) + the tiny test sizes: the clip's own frame size, 10 fps
+    # what a user sets (input folder, task) + the tiny test sizes: the clip's own frame size, 10 fps; no MLflow
+    # (tests/test_pipeline_dvc.py covers the tracking of a dvc repro)
     set_params(
         dvc_project,
         extract={"input_dir": "raw", "width": None, "height": None, "fps": 10.0},
         train={"task": task},
+        tracking={"enabled": False},
     )
 
 

@@ -1,5 +1,6 @@
 """The training loop: resume is exact, the model learns, bad inputs fail clearly."""
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -121,15 +122,21 @@ def test_a_checkpoint_of_other_settings_is_an_error_naming_them(
         assert key in str(info.value)
 
 
-def test_corrupt_checkpoint_is_an_error_not_a_fresh_start(
-    street_project: ProjectPaths, train_config: Callable, clip_dataset: Callable, tmp_path: Path
+def test_a_damaged_checkpoint_is_named_and_dropped_never_silently(
+    street_project: ProjectPaths,
+    train_config: Callable,
+    clip_dataset: Callable,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     cfg = train_config()
     work = tmp_path / "work"
     work.mkdir()
-    (work / "step_00000009.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="step_00000009.pt: cannot read this checkpoint"):
-        train_scale(cfg, 0, clip_dataset(street_project, cfg), tmp_path / "out", work, progress=False)
+    (work / "step_00000009.pt").write_bytes(b"not a checkpoint")  # the only one: nothing intact to resume
+    with caplog.at_level(logging.WARNING):
+        summary = train_scale(cfg, 0, clip_dataset(street_project, cfg), tmp_path / "out", work, progress=False)
+    assert "step_00000009.pt: cannot read this checkpoint" in caplog.text and "deleting it" in caplog.text
+    assert summary["steps"] == 4 and not (work / "step_00000009.pt").exists()  # trained from the start
 
 
 def test_reconstruction_error_halves(
