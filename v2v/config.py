@@ -319,6 +319,15 @@ class ModelConfig:
         "(0 = no encoder; the reference-like value is 3; null = the preset's, 0)",
         non_negative,
     )
+    flow: bool = param(
+        True, "the generator warps the previous frame by its predicted flow (false: the paper's no-flow ablation)"
+    )
+    foreground: bool = param(
+        True, "a separate foreground branch for the task's foreground classes (false: the no-foreground ablation)"
+    )
+    video_discriminator: bool = param(
+        True, "train with the video discriminator D_V (false: the paper's ablation without D_V)"
+    )
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """The sequential generator on the tiny preset: shapes, composition, first frame, gradients, seeding, scale growth."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -222,3 +223,26 @@ def test_condition_maps_are_one_hot_plus_instance_boundaries() -> None:
     assert condition_maps(label, None, 6).shape == (1, 2, 6, 6, 8)
     with pytest.raises(ValueError, match="label ids"):
         condition_maps(label, instance, 4)
+
+
+def test_without_flow_every_frame_is_hallucinated_and_no_flow_branch_is_built(preset: ModelPreset) -> None:
+    """The paper's no-flow ablation (the reference's --no_flow): no W or M, fake = H's frame, reported
+    as zero flow and mask 1, still conditioned on the previous frames."""
+    full, no_flow = build_generator(preset, seed=0), build_generator(replace(preset, flow=False), seed=0)
+    names = {name.split(".")[2] for name, _ in no_flow.named_parameters()}
+    assert not {"flow_decoder", "flow_out", "mask_out"} & names
+    assert count_parameters(no_flow) < count_parameters(full)
+    labels, prev = random_labels(preset, 1, 4), random_frames(1, 2)
+    out = no_flow(labels, prev_fakes=prev)
+    assert torch.equal(out["fake"], out["hallucinated"])
+    assert float(out["flow"].abs().max()) == 0.0 and float(out["occlusion_mask"].min()) == 1.0
+    other = no_flow(labels, prev_fakes=-prev)  # the previous frames still condition the output
+    assert not torch.allclose(out["fake"], other["fake"])
+
+
+def test_without_the_foreground_option_no_foreground_branch_is_built(preset: ModelPreset) -> None:
+    assert preset.foreground_ids
+    gen = build_generator(replace(preset, foreground=False), seed=0)
+    assert gen.foreground_ids == ()
+    assert not any("foreground" in name for name, _ in gen.named_parameters())
+    assert "foreground" not in gen(random_labels(preset, 1, 3))

@@ -309,3 +309,47 @@ def test_a_non_finite_loss_names_the_step_the_term_and_the_clip(
         FloatingPointError, match=r"scale 0 step 1: non-finite loss term\(s\) \{'warp': nan\} on street_0"
     ):
         train_scale(cfg, 0, clip_dataset(street_project, cfg), tmp_path / "o", tmp_path / "work", progress=False)
+
+
+@pytest.mark.parametrize(
+    ("model", "absent_module", "absent_terms"),
+    [
+        ({"flow": False}, None, {"loss/flow", "loss/flow_warp"}),
+        ({"foreground": False}, None, set()),
+        ({"video_discriminator": False}, "video_discriminator", {"loss/video_g_gan", "loss/video_d_real"}),
+    ],
+)
+def test_the_papers_ablations_are_params(
+    street_project: ProjectPaths,
+    train_config: Callable,
+    clip_dataset: Callable,
+    tmp_path: Path,
+    model: dict,
+    absent_module: str | None,
+    absent_terms: set[str],
+) -> None:
+    """No flow warping, no foreground branch, no D_V: each trains, is recorded, and generates."""
+    from v2v.generation.synthesis import load_model
+
+    cfg = train_config(model=model, train_scale0={"epochs": 1, "samples_per_video": 1})
+    summary = train_scale(cfg, 0, clip_dataset(street_project, cfg), tmp_path / "s0", tmp_path / "work", progress=False)
+    payload = torch.load(tmp_path / "s0" / MODEL_FILE, weights_only=True)
+    for key, value in model.items():
+        assert payload["config"]["model"][key] == value  # recorded with the weights
+    assert set(payload["modules"]) == set(NETWORKS) - {absent_module}
+    assert not absent_terms & set(summary["final"]) and "loss/g_gan" in summary["final"]
+    generator = load_model(tmp_path / "s0" / MODEL_FILE, torch.device("cpu")).generator
+    names = {name for name, _ in generator.named_parameters()}
+    assert any("flow_out" in n for n in names) == model.get("flow", True)
+    assert any("foreground" in n for n in names) == model.get("foreground", True)
+
+
+def test_the_per_frame_baseline_has_no_video_discriminator(
+    street_project: ProjectPaths, train_config: Callable, clip_dataset: Callable, tmp_path: Path
+) -> None:
+    cfg = train_config(train_scale0={"epochs": 1, "samples_per_video": 1})
+    train_scale(
+        cfg, 0, clip_dataset(street_project, cfg), tmp_path / "b", tmp_path / "work", progress=False, per_frame=True
+    )
+    checkpoint = torch.load(tmp_path / "b" / MODEL_FILE, weights_only=True)
+    assert set(checkpoint["modules"]) == {"generator", "image_discriminator"}

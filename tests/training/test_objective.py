@@ -213,3 +213,25 @@ def test_golden_first_step(
     assert {k for k in first if k.startswith("loss/")} == set(GOLDEN_FIRST_STEP)
     for key, value in GOLDEN_FIRST_STEP.items():
         assert first[key] == pytest.approx(value, abs=1.5e-4), key
+
+
+def test_without_flow_only_the_ground_truth_warp_term_stays(preset: ModelPreset) -> None:
+    """model.flow false: no flow, flow_warp or mask terms (G predicts no flow); warp consistency of the
+    generated frames uses the ground-truth flow and stays, as in the reference's --no_flow."""
+    generator = build_generator(dataclasses.replace(preset, flow=False), seed=0)
+    nets = Nets(generator, build_image_discriminator(preset, seed=1), build_video_discriminator(preset, seed=2))
+    batch = clip(preset, context=0)
+    terms = objective(dataclasses.replace(ONES, vgg=0.0), flow=False).generator(
+        batch, generate(nets, batch), nets.image_d, nets.video_d
+    )
+    assert "warp" in terms and not {"flow", "flow_warp", "mask"} & set(terms)
+
+
+def test_without_the_video_discriminator_no_video_terms(nets: Nets, preset: ModelPreset) -> None:
+    batch = clip(preset, context=0)
+    out = generate(nets, batch)
+    terms = objective(dataclasses.replace(ONES, vgg=0.0)).generator(batch, out, nets.image_d, None)
+    assert not any(k.startswith("video_") for k in terms) and {"warp", "flow"} <= set(terms)
+    detached = {k: v.detach() for k, v in out.items()}
+    d_terms = objective().discriminator(batch, detached, nets.image_d, None)
+    assert set(d_terms) == {"d_real", "d_fake", "raw_d_real", "raw_d_fake"}

@@ -13,6 +13,9 @@ One frame step (paper eq. 4)::
 * Foreground (optional, ``foreground_ids``): a separate branch always hallucinates the foreground
   classes; it is composited with the current frame's foreground label mask over both ``fake`` and
   ``hallucinated``.
+* Without flow (``flow=False``, the reference's ``--no_flow``, an ablation of the paper): no W or M
+  branch is built; ``fake`` is the hallucinated frame (still conditioned on the previous frames),
+  reported with zero ``flow`` and an ``occlusion_mask`` of 1.
 * Scales: scale 0 (:class:`CoarseGenerator`) works at ``1 / 2^(num_scales-1)`` of the resolution;
   scale s ≥ 1 (:class:`LocalEnhancer`, ``ngf / 2^s``, one downsampling, ``n_blocks_local``
   ResBlocks) adds the coarser scale's image/flow/foreground decoder features to its own encoding.
@@ -76,33 +79,39 @@ class _ScaleGenerator(nn.Module):
     """What both scales share: the output layers and the composition of warp, hallucination, foreground."""
 
     image_out: nn.Module
-    flow_out: nn.Module
-    mask_out: nn.Module
+    flow_out: nn.Module | None  # None without flow (with mask_out and the flow decoder)
+    mask_out: nn.Module | None
     foreground_out: nn.Module | None
 
-    def __init__(self, *, ngf: int, image_channels: int, flow_scale: float) -> None:
+    def __init__(self, *, ngf: int, image_channels: int, flow_scale: float, flow: bool) -> None:
         super().__init__()
         self.image_channels = image_channels
         self.flow_scale = flow_scale
         self.image_out = nn.Sequential(output_conv(ngf, image_channels), nn.Tanh())
-        self.flow_out = output_conv(ngf, 2)
-        self.mask_out = nn.Sequential(output_conv(ngf, 1), nn.Sigmoid())
+        self.flow_out = output_conv(ngf, 2) if flow else None
+        self.mask_out = nn.Sequential(output_conv(ngf, 1), nn.Sigmoid()) if flow else None
 
     def _compose(
         self,
         *,
         image_features: torch.Tensor,
-        flow_features: torch.Tensor,
+        flow_features: torch.Tensor | None,  # None: a generator without flow (model.flow false)
         foreground_features: torch.Tensor | None,
         prev: torch.Tensor,
         foreground_mask: torch.Tensor | None,
         raw_only: bool,
     ) -> dict[str, torch.Tensor]:
         hallucinated = self.image_out(image_features)
-        flow = self.flow_out(flow_features) * self.flow_scale
-        mask = self.mask_out(flow_features)
         prev_last = prev[:, -self.image_channels :]
-        warped = warp(prev_last, flow)
+        if self.flow_out is None or self.mask_out is None or flow_features is None:
+            # no flow branch (the reference's --no_flow): every pixel hallucinated, reported as zero flow, mask 1
+            n, _, h, w = hallucinated.shape
+            flow, mask, warped = hallucinated.new_zeros(n, 2, h, w), hallucinated.new_ones(n, 1, h, w), prev_last
+            raw_only = True
+        else:
+            flow = self.flow_out(flow_features) * self.flow_scale
+            mask = self.mask_out(flow_features)
+            warped = warp(prev_last, flow)
         if raw_only:
             mask = torch.ones_like(mask)
             fake = hallucinated
@@ -115,7 +124,9 @@ class _ScaleGenerator(nn.Module):
             fake = foreground * foreground_mask + fake * (1 - foreground_mask)
             hallucinated = foreground * foreground_mask + hallucinated * (1 - foreground_mask)
             out.update(foreground=foreground, foreground_features=foreground_features)
-        out.update(fake=fake, hallucinated=hallucinated, image_features=image_features, flow_features=flow_features)
+        out.update(fake=fake, hallucinated=hallucinated, image_features=image_features)
+        if flow_features is not None:
+            out.update(flow_features=flow_features)
         return out
 
 
@@ -134,8 +145,9 @@ class CoarseGenerator(_ScaleGenerator):
         norm: Norm = "batch",  # normalisation layers: batch (reference) | instance
         foreground: bool = False,  # build the always-hallucinating foreground branch (ngf/2)
         flow_scale: float = FLOW_OUTPUT_SCALE,  # flow output multiplier
+        flow: bool = True,  # build the flow and mask branch W+M (False: the reference's --no_flow)
     ) -> None:
-        super().__init__(ngf=ngf, image_channels=image_channels, flow_scale=flow_scale)
+        super().__init__(ngf=ngf, image_channels=image_channels, flow_scale=flow_scale, flow=flow)
         width = ngf * 2**n_downsample
         n_enc, n_dec = n_blocks - n_blocks // 2, n_blocks // 2
         self.label_encoder = nn.Sequential(
@@ -147,8 +159,10 @@ class CoarseGenerator(_ScaleGenerator):
         self.image_decoder = nn.Sequential(
             *[ResBlock(width, norm=norm) for _ in range(n_dec)], *_decoder(ngf, n_downsample, norm)
         )
-        self.flow_decoder = nn.Sequential(
-            *[ResBlock(width, norm=norm) for _ in range(n_dec)], *_decoder(ngf, n_downsample, norm)
+        self.flow_decoder = (
+            nn.Sequential(*[ResBlock(width, norm=norm) for _ in range(n_dec)], *_decoder(ngf, n_downsample, norm))
+            if flow
+            else None
         )
         self.foreground_net: nn.Module | None = None
         self.foreground_out = None
@@ -175,7 +189,7 @@ class CoarseGenerator(_ScaleGenerator):
         fg_features = self.foreground_net(label) if self.foreground_net is not None else None
         return self._compose(
             image_features=self.image_decoder(encoded),
-            flow_features=self.flow_decoder(encoded),
+            flow_features=self.flow_decoder(encoded) if self.flow_decoder is not None else None,
             foreground_features=fg_features,
             prev=prev,
             foreground_mask=foreground_mask,
@@ -197,15 +211,18 @@ class LocalEnhancer(_ScaleGenerator):
         norm: Norm = "batch",  # batch | instance
         foreground: bool = False,  # build the foreground enhancer (ngf/2)
         flow_scale: float = 2 * FLOW_OUTPUT_SCALE,  # flow output multiplier (20 · 2^s)
+        flow: bool = True,  # build the flow and mask branch (False: the reference's --no_flow)
     ) -> None:
-        super().__init__(ngf=ngf, image_channels=image_channels, flow_scale=flow_scale)
+        super().__init__(ngf=ngf, image_channels=image_channels, flow_scale=flow_scale, flow=flow)
         self.label_encoder = nn.Sequential(*_encoder(label_channels, ngf, 1, norm))
         self.prev_encoder = nn.Sequential(*_encoder(prev_channels, ngf, 1, norm))
         self.image_decoder = nn.Sequential(
             *[ResBlock(2 * ngf, norm=norm) for _ in range(n_blocks)], *_decoder(ngf, 1, norm)
         )
-        self.flow_decoder = nn.Sequential(
-            *[ResBlock(2 * ngf, norm=norm) for _ in range(n_blocks)], *_decoder(ngf, 1, norm)
+        self.flow_decoder = (
+            nn.Sequential(*[ResBlock(2 * ngf, norm=norm) for _ in range(n_blocks)], *_decoder(ngf, 1, norm))
+            if flow
+            else None
         )
         self.foreground_encoder: nn.Module | None = None
         self.foreground_decoder: nn.Module | None = None
@@ -234,7 +251,9 @@ class LocalEnhancer(_ScaleGenerator):
             fg_features = self.foreground_decoder(self.foreground_encoder(label) + coarse["foreground_features"])
         return self._compose(
             image_features=self.image_decoder(encoded + coarse["image_features"]),
-            flow_features=self.flow_decoder(encoded + coarse["flow_features"]),
+            flow_features=(
+                self.flow_decoder(encoded + coarse["flow_features"]) if self.flow_decoder is not None else None
+            ),
             foreground_features=fg_features,
             prev=prev,
             foreground_mask=foreground_mask,
@@ -262,6 +281,7 @@ class Vid2VidGenerator(nn.Module):
         num_scales: int = 1,  # spatial scales (1 = just the coarse generator)
         norm: Norm = "batch",  # batch | instance
         foreground_ids: Sequence[int] = (),  # label channels (ids) of foreground classes; () = no fg branch
+        flow: bool = True,  # flow warping (W + M); False: every frame hallucinated (the reference's --no_flow)
     ) -> None:
         super().__init__()
         if num_frames < 2:
@@ -277,6 +297,7 @@ class Vid2VidGenerator(nn.Module):
         self.n_downsample = n_downsample
         self.num_scales = num_scales
         self.foreground_ids = tuple(foreground_ids)
+        self.flow = flow
         in_label = num_frames * (label_channels + feature_channels)
         in_prev = (num_frames - 1) * image_channels
         fg = bool(self.foreground_ids)
@@ -290,6 +311,7 @@ class Vid2VidGenerator(nn.Module):
                 n_blocks=n_blocks,
                 norm=norm,
                 foreground=fg,
+                flow=flow,
             )
         ]
         for s in range(1, num_scales):
@@ -303,6 +325,7 @@ class Vid2VidGenerator(nn.Module):
                     norm=norm,
                     foreground=fg,
                     flow_scale=FLOW_OUTPUT_SCALE * 2**s,
+                    flow=flow,
                 )
             )
         self.scales = nn.ModuleList(scales)

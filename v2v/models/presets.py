@@ -53,6 +53,10 @@ class ModelPreset:
     num_frames_d: int  # frames per D_V window
     num_temporal_scales: int  # D_V temporal scales (strides temporal_stride_base^s)
     temporal_stride_base: int
+    # the paper's ablations (defaults: the full method; older model files lack these fields)
+    flow: bool = True  # G warps the previous frame by its predicted flow (False: the reference's --no_flow)
+    foreground: bool = True  # a foreground branch for foreground_ids (False: one image branch for every class)
+    video_discriminator: bool = True  # D_V judges the clips (False: image discriminator only)
 
     def num_d_at(self, scale: int) -> int:
         """Spatial scales of the discriminators while generator scale ``scale`` trains."""
@@ -174,7 +178,8 @@ def build_generator(preset: ModelPreset, *, num_scales: int | None = None, seed:
             n_blocks_local=preset.n_blocks_local,
             num_scales=num_scales if num_scales is not None else preset.num_scales,
             norm=preset.norm,
-            foreground_ids=preset.foreground_ids,
+            foreground_ids=preset.foreground_ids if preset.foreground else (),
+            flow=preset.flow,
         )
 
 
@@ -225,7 +230,7 @@ def parameter_report(preset: ModelPreset, *, num_scales: int | None = None) -> d
     with torch.device("meta"):
         gen = build_generator(preset, num_scales=num_scales, seed=None)
         d_image = build_image_discriminator(preset, seed=None)
-        d_video = build_video_discriminator(preset, seed=None)
+        d_video = build_video_discriminator(preset, seed=None) if preset.video_discriminator else None
         encoder = build_encoder(preset, seed=None) if preset.feature_channels > 0 else None
     report: dict[str, int] = {}
     for s, net in enumerate(gen.scales):
@@ -236,6 +241,6 @@ def parameter_report(preset: ModelPreset, *, num_scales: int | None = None) -> d
     if encoder is not None:
         report["E"] = count_parameters(encoder)
     report["D_I"] = count_parameters(d_image)
-    for s, net in enumerate(d_video.scales):
+    for s, net in enumerate(d_video.scales if d_video is not None else []):
         report[f"D_V.temporal{s}"] = count_parameters(net)
     return report

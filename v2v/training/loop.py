@@ -136,7 +136,7 @@ def config_hash(config: Mapping[str, Any]) -> str:
 class Networks:
     generator: Vid2VidGenerator
     image_d: ImageDiscriminator
-    video_d: VideoDiscriminator
+    video_d: VideoDiscriminator | None  # D_V (not for the per-frame baseline or model.video_discriminator false)
     encoder: FeatureEncoder | None = None  # E (model.feature_channels > 0)
     generator_ema: Vid2VidGenerator | None = None  # averaged copies (train.ema_decay > 0): what generation uses
     encoder_ema: FeatureEncoder | None = None
@@ -160,13 +160,17 @@ class Networks:
         return self.generator, self.encoder, "raw"
 
 
-def build_networks(cfg: Config, scale: int, previous: Path | None) -> tuple[Networks, list[str]]:
-    """Networks of scale ``scale``; from ``scale > 0`` on, initialised from the previous scale's model file."""
+def build_networks(
+    cfg: Config, scale: int, previous: Path | None, per_frame: bool = False
+) -> tuple[Networks, list[str]]:
+    """Networks of scale ``scale``; from ``scale > 0`` on, initialised from the previous scale's model file.
+    The per-frame baseline has no D_V (nothing temporal to judge)."""
     preset = model_preset(cfg)
+    with_video_d = preset.video_discriminator and not per_frame
     nets = Networks(
         generator=build_generator(preset, num_scales=scale + 1, seed=cfg.train.seed),
         image_d=build_image_discriminator(preset, scale=scale, seed=cfg.train.seed + 1),
-        video_d=build_video_discriminator(preset, scale=scale, seed=cfg.train.seed + 2),
+        video_d=build_video_discriminator(preset, scale=scale, seed=cfg.train.seed + 2) if with_video_d else None,
         encoder=build_encoder(preset, seed=cfg.train.seed + 3) if preset.feature_channels else None,
     )
     fresh: list[str] = []
@@ -184,7 +188,8 @@ def build_networks(cfg: Config, scale: int, previous: Path | None) -> tuple[Netw
         fresh = load_coarser_scales(nets.generator, previous_modules["generator"])
         # the discriminators gain model.num_d_growth spatial scales; the new (coarsest) ones start fresh
         load_grown(nets.image_d, previous_modules["image_discriminator"], "image discriminator")
-        load_grown(nets.video_d, previous_modules["video_discriminator"], "video discriminator")
+        if nets.video_d is not None:
+            load_grown(nets.video_d, previous_modules["video_discriminator"], "video discriminator")
         if nets.encoder is not None:
             nets.encoder.load_state_dict(previous_modules["encoder"])
     if cfg.train.ema_decay > 0:
@@ -230,7 +235,7 @@ def train_scale(
     sc: ScaleConfig = getattr(cfg, f"train_scale{scale}")
     dist = distributed.init(tc.device)
     torch.manual_seed(tc.seed + dist.rank)
-    nets, fresh = build_networks(cfg, scale, previous)
+    nets, fresh = build_networks(cfg, scale, previous, per_frame)
     for module in nets.modules().values():
         module.to(dist.device)
     context = nets.generator.num_frames - 1
@@ -244,6 +249,7 @@ def train_scale(
         gan_mode=tc.gan_mode,
         vgg_weights=tc.vgg_weights,
         temporal=not per_frame,
+        flow=nets.generator.flow,
         judge_hallucinated=tc.judge_hallucinated,
         scale=scale,
     ).to(dist.device)
@@ -254,9 +260,9 @@ def train_scale(
     opt_d = torch.optim.Adam(nets.image_d.parameters(), lr=lr_d, betas=betas)
     # D_V as in the reference: its own optimiser, lr and betas fixed (no TTUR, never decayed)
     optimizers = {"g": opt_g, "d": opt_d}
-    if not per_frame:
+    if nets.video_d is not None:
         optimizers["d_video"] = torch.optim.Adam(nets.video_d.parameters(), lr=lr, betas=(tc.beta1, 0.999))
-    discriminators = [nets.image_d, *([] if per_frame else [nets.video_d])]
+    discriminators = [nets.image_d, *([nets.video_d] if nets.video_d is not None else [])]
     d_params = [p for d in discriminators for p in d.parameters()]
     use_amp = tc.amp
     scaler = torch.amp.GradScaler(dist.device.type, enabled=use_amp and dist.device.type == "cuda")

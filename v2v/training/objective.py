@@ -12,9 +12,12 @@ Generator terms (each weighted, each a named scalar):
 * ``raw_g_gan``, ``raw_g_feat``, ``raw_vgg`` — the same on the hallucinated frame ``h`` (the
   reference's ``fake_B_raw``; ``judge_hallucinated``). Without them H learns only through the mask,
   i.e. nothing wherever the model warps, yet H makes first frames and disocclusions;
-* ``video_g_gan``, ``video_g_feat`` — D_V at every temporal scale the clip is long enough for;
+* ``video_g_gan``, ``video_g_feat`` — D_V at every temporal scale the clip is long enough for (none
+  when trained without D_V, ``model.video_discriminator: false``);
 * ``flow`` (÷ 2^scale, the reference's ``lambda_F / 2^(S-1)``: flows in pixels double per scale),
-  ``flow_warp``, ``warp`` — flow supervision and warp consistency, masked by the flow confidence;
+  ``flow_warp``, ``warp`` — flow supervision and warp consistency, masked by the flow confidence
+  (without a flow branch, ``model.flow: false``, only ``warp``: it uses the ground-truth flow, as in
+  the reference's ``--no_flow``);
 * ``mask`` — ``L1(m, 0)``, only on steps without real first frames (the reference's ``--no_first_img``)
   and only with a positive weight: on every step it pushes the model to copy the previous frame.
 
@@ -88,11 +91,13 @@ class Vid2VidObjective:
         gan_mode: str = "lsgan",  # lsgan (reference) | hinge
         vgg_weights: str = "imagenet",  # imagenet | none (tests only) | path; unused when weights.vgg == 0
         temporal: bool = True,  # False: image terms only (no D_V, flow, warp or mask terms): the per-frame baseline
+        flow: bool = True,  # False: G has no flow branch (model.flow): no flow, flow_warp or mask terms
         judge_hallucinated: bool = True,  # also judge the hallucinated frame (the reference's fake_B_raw)
         scale: int = 0,  # generator scale being trained (the flow term is divided by 2^scale)
     ) -> None:
         self.weights = weights
         self.temporal = temporal
+        self.flow = flow
         self.judge_hallucinated = judge_hallucinated
         self.image_gan = GANLoss(mode=gan_mode, weight=weights.gan)  # type: ignore[arg-type]
         self.raw_gan = GANLoss(mode=gan_mode, weight=weights.gan, prefix="raw_")  # type: ignore[arg-type]
@@ -114,9 +119,9 @@ class Vid2VidObjective:
             self.vgg.to(device)
         return self
 
-    def fake_video_scales(self, video_d: VideoDiscriminator, frames: int) -> list[int]:
+    def fake_video_scales(self, video_d: VideoDiscriminator | None, frames: int) -> list[int]:
         """Temporal scales of D_V that a generated clip of ``frames`` frames is long enough for (none without D_V)."""
-        if not self.temporal:
+        if not self.temporal or video_d is None:
             return []
         return [s for s in range(video_d.num_temporal_scales) if frames >= video_d.min_clip_length(s)]
 
@@ -125,7 +130,7 @@ class Vid2VidObjective:
         batch: ClipBatch,
         out: dict[str, torch.Tensor],  # generator outputs, (B, T - context, C, H, W) each, detached
         image_d: ImageDiscriminator,
-        video_d: VideoDiscriminator,
+        video_d: VideoDiscriminator | None,  # None: trained without D_V (model.video_discriminator false)
     ) -> dict[str, torch.Tensor]:
         g = batch.generated
         real, label, flow = batch.image[:, g], batch.label[:, g], batch.flow[:, g]
@@ -134,6 +139,7 @@ class Vid2VidObjective:
         if self.judge_hallucinated:
             terms.update(self.raw_gan.discriminator(pred_real, image_d(label, out["hallucinated"])))
         for s in self.fake_video_scales(video_d, out["fake"].shape[1]):
+            assert video_d is not None
             real_frames, flows = video_d.windows(real, flow, s)
             fake_frames, _ = video_d.windows(out["fake"], flow, s)
             scale_terms = self.video_gan.discriminator(video_d(real_frames, flows, s), video_d(fake_frames, flows, s))
@@ -145,7 +151,7 @@ class Vid2VidObjective:
         batch: ClipBatch,
         out: dict[str, torch.Tensor],  # generator outputs, (B, T - context, C, H, W) each
         image_d: ImageDiscriminator,
-        video_d: VideoDiscriminator,
+        video_d: VideoDiscriminator | None,  # None: trained without D_V
     ) -> dict[str, torch.Tensor]:
         g = batch.generated
         fake = out["fake"]
@@ -163,6 +169,7 @@ class Vid2VidObjective:
             if self.vgg is not None:
                 terms.update({f"raw_{k}": v for k, v in self.vgg(raw, real).items()})
         for s in self.fake_video_scales(video_d, fake.shape[1]):
+            assert video_d is not None
             real_frames, flows = video_d.windows(real, flow, s)
             fake_frames, _ = video_d.windows(fake, flow, s)
             with torch.no_grad():
@@ -174,10 +181,11 @@ class Vid2VidObjective:
             k = first - batch.context  # index of frame `first` among the generated ones
             target, conf = batch.flow[:, first:], batch.flow_valid[:, first:]
             real_prev = batch.image[:, first - 1 : -1]
-            terms.update(self.flow_loss(out["flow"][:, k:], target, conf, real_prev, batch.image[:, first:]))
+            if self.flow:
+                terms.update(self.flow_loss(out["flow"][:, k:], target, conf, real_prev, batch.image[:, first:]))
             fake_prev = batch.previous_fakes(fake)
             terms.update(self.warp_loss(fake[:, k:], fake_prev.detach(), target, conf))
-            if self.weights.mask > 0 and batch.context == 0:
+            if self.flow and self.weights.mask > 0 and batch.context == 0:
                 terms.update(self.mask_loss(out["occlusion_mask"][:, k:], conf))
         return terms
 
