@@ -23,6 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from learning import commit_of, run_stage
 
+from v2v.config import load_config, params_file
 from v2v.io.maps import read_mask, read_rgb, write_rgb
 from v2v.paths import ProjectPaths
 from v2v.preprocess.extract import frame_paths
@@ -62,7 +63,7 @@ def main() -> None:
         shutil.rmtree(args.work)
     args.work.mkdir(parents=True)
     params = args.work / "params.yaml"
-    shutil.copy(args.profile, params)
+    params.write_text(params_file(load_config(args.profile), f"made from {args.profile.name} by face_demo.py"))
     seconds = {name: round(run_stage(name, args.work, params, REPO), 1) for name in STAGES}
     paths = ProjectPaths.at(args.work)
     scores = json.loads(paths.evaluate_metrics.read_text())

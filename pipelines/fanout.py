@@ -35,7 +35,7 @@ from v2v.stages import extract
 FANOUT_STAGES = ("extract",)  # stages whose per-video work can fan out
 
 
-def prefect_api_url() -> str:
+def reporting_api_url() -> str:
     """The API this process reports to: PREFECT_API_URL, or the temporary server Prefect started for it."""
     from prefect.client.orchestration import get_client
 
@@ -61,7 +61,7 @@ def dask_task_runner(address: str | None, workers: int) -> DaskTaskRunner:
             "processes": True,
             "host": "127.0.0.1",
             "dashboard_address": None,
-            "env": {"PREFECT_API_URL": prefect_api_url()},
+            "env": {"PREFECT_API_URL": reporting_api_url()},
         },
     )
 

@@ -11,8 +11,9 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from support import suite_config
 
-from v2v.config import Config, config_from_dict
+from v2v.config import Config
 from v2v.io.video import write_video
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -71,7 +72,7 @@ def _tiny_config(**sections: dict[str, Any]) -> Config:
     }
     for name, values in sections.items():
         data.setdefault(name, {}).update(values)
-    return config_from_dict(data)
+    return suite_config(data)
 
 
 @pytest.fixture

@@ -99,3 +99,16 @@ def test_an_empty_file_and_a_duplicated_key_are_errors(tmp_path: Path) -> None:
         ConfigError, match=r"(?s)twice.yaml: not valid YAML: .*key 'fps' is given twice \(lines 2 and 4\)"
     ):
         load_config(twice)
+
+
+def test_the_defaults_are_the_shipped_params_file() -> None:
+    """One source of defaults: what the dataclasses say and what params.yaml runs are the same values."""
+    assert load_config(REPO / "params.yaml") == Config()
+    listed = {key: default for key, default, _ in describe()}
+    assert listed["train_scale1.epochs"] == Config().train_scale1.epochs != Config().train_scale0.epochs
+
+
+def test_a_partial_section_keeps_that_sections_defaults() -> None:
+    cfg = config_from_dict({"train_scale1": {"epochs": 6}})
+    assert cfg.train_scale1.epochs == 6
+    assert cfg.train_scale1.freeze_coarse_epochs == Config().train_scale1.freeze_coarse_epochs == 1

@@ -65,10 +65,11 @@ def test_read_metric_nested_and_errors(tmp_path: Path) -> None:
     ("task", "channels"), [("street", 36), ("edges", 1), ("pose", 3), ("face", 15), ("face_edges", 1)]
 )
 def test_signature_follows_the_model_config(task: str, channels: int) -> None:
-    from v2v.config import config_from_dict
+    from support import suite_config
+
     from v2v.training.loop import model_preset
 
-    cfg = config_from_dict({"model": {"preset": "tiny"}, "train": {"task": task}})
+    cfg = suite_config({"model": {"preset": "tiny"}, "train": {"task": task}})
     model = json.loads(json.dumps(dataclasses.asdict(model_preset(cfg))))  # as the training stages write it
     sig = signature({"model": model, "train": {"task": task}, "scale": 1})
     (inputs,) = sig.inputs.inputs

@@ -10,7 +10,8 @@ from typing import Annotated, Literal, cast
 
 import typer
 
-from v2v.config import ConfigError, describe, load_config
+from v2v.config import ConfigError, describe, load_config, params_file
+from v2v.io.atomic import write_text
 from v2v.paths import ProjectPaths
 from v2v.stages import STAGES, get_stage
 from v2v.stages.common import USER_ERRORS, configure_logging, report_error
@@ -51,21 +52,36 @@ def params_command(
     root: RootOption = Path("."),
     params: ParamsOption = None,
     list_keys: Annotated[bool, typer.Option("--list", help="list every key with its default and meaning")] = False,
+    profile: Annotated[
+        Path | None, typer.Option("--profile", help="a profile (profiles/*.yaml): the keys it changes")
+    ] = None,
+    write: Annotated[
+        Path | None, typer.Option("--write", help="with --profile: write the whole params file it makes here")
+    ] = None,
 ) -> None:
-    """Validate params.yaml (exit 1 naming each bad key), or list every key with --list.
+    """Validate params.yaml (exit 1 naming each bad key), list every key with --list, or make a params file
+    from a profile (v2v's defaults, i.e. the shipped params.yaml, with the profile's keys changed).
 
-    Examples: `v2v params`, `v2v params --list`
+    Examples: `v2v params`, `v2v params --list`,
+    `v2v params --profile profiles/face-carphone.yaml --write params.yaml`
     """
     if list_keys:
         for key, default, text in describe():
             typer.echo(f"{key:32} {default!s:24} {text}")
         return
-    path = params or ProjectPaths.at(root).params
+    if write is not None and profile is None:
+        typer.echo("error: --write needs --profile (the profile whose params file to write)", err=True)
+        raise typer.Exit(1)
+    path = profile or params or ProjectPaths.at(root).params
     try:
-        load_config(path)
+        cfg = load_config(path)
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
+    if write is not None:
+        write_text(write, params_file(cfg, f"made by `v2v params --profile {path} --write {write}`"))
+        typer.echo(f"wrote {write} (v2v's defaults with {path}'s changes)")
+        return
     typer.echo(f"{path}: ok")
 
 
@@ -237,7 +253,6 @@ def compare_command(
       `v2v compare --run 1a2b3c --run 4d5e6f --show 'extract.*' --format markdown --output runs.md`
     """
     from v2v import compare as cmp
-    from v2v.io.atomic import write_text
     from v2v.tracking import TrackingError, open_client, tracking_uri
 
     if fmt not in ("table", "csv", "markdown"):
@@ -263,10 +278,6 @@ def compare_command(
         typer.echo(f"wrote {output} ({len(runs)} runs; {table.summary()})")
     else:
         typer.echo(text, nl=False)
-
-
-if __name__ == "__main__":
-    app()
 
 
 @app.command("ab")
@@ -308,3 +319,7 @@ def ab_command(
             f"{name:<16} {p.rate:>9.3f} {f'[{p.low:.3f}, {p.high:.3f}]':>17} {f'{p.wins}/{p.ties}/{p.losses}':>10}"
         )
     typer.echo("(proxies computed from metrics, not human judgements)")
+
+
+if __name__ == "__main__":
+    app()

@@ -82,7 +82,7 @@ class SampleConfig:
     fps: float = param(15.0, "frame rate of the written videos", positive)
     num_frames: int = param(40, "frames per clip", in_range(2, 100_000))
     scenes: tuple[Literal["street", "pose"], ...] = param(
-        ("street", "pose"),
+        ("street",),
         "kinds of synthetic clip: 'street' (labels + instances) and 'pose' (articulated figure); [] for none",
     )
     real_clips: tuple[Literal["carphone"], ...] = param(
@@ -91,7 +91,7 @@ class SampleConfig:
         "a person on the phone, the face task's demo; alone, extract splits it in time)",
     )
     train_clips_per_scene: int = param(2, "training clips of each scene kind", in_range(1, 1000))
-    test_clips_per_scene: int = param(1, "held-out clips of each scene kind", in_range(0, 1000))
+    test_clips_per_scene: int = param(2, "held-out clips of each scene kind", in_range(0, 1000))
     codec: Literal["h264", "mp4v", "mjpg"] = param("h264", "video codec of the written clips")
     crf: int = param(18, "H.264 constant rate factor (0 = lossless, 18 = visually lossless)", in_range(0, 51))
 
@@ -314,7 +314,7 @@ class ModelConfig:
     num_temporal_scales: int | None = param(None, "temporal scales of the video discriminator", in_range(1, 4))
     norm: Literal["batch", "instance"] | None = param(None, "normalisation layers")
     feature_channels: int | None = param(
-        None,
+        3,
         "multimodal synthesis: channels of the feature encoder E's per-instance features fed to G "
         "(0 = no encoder; the reference-like value is 3; null = the preset's, 0)",
         non_negative,
@@ -374,7 +374,11 @@ class TrainConfig:
     vgg_weights: str = param("imagenet", "VGG19 weights: imagenet (torchvision enum), none (tests only) or a path")
     loss_gan: float = param(1.0, "weight of the GAN terms", non_negative)
     loss_feature_matching: float = param(10.0, "weight of discriminator feature matching", non_negative)
-    loss_vgg: float = param(10.0, "weight of the VGG perceptual loss (0: no VGG needed)", non_negative)
+    loss_vgg: float = param(
+        0.0,
+        "weight of the VGG perceptual loss (the paper: 10 when VGG19 weights are at hand; 0: no VGG needed)",
+        non_negative,
+    )
     loss_flow: float = param(10.0, "weight of the flow L1 to ground truth", non_negative)
     loss_flow_warp: float = param(10.0, "weight of the real-frame warp loss", non_negative)
     loss_warp: float = param(10.0, "weight of warp consistency of generated frames", non_negative)
@@ -387,9 +391,9 @@ class TrainConfig:
     judge_hallucinated: bool = param(
         True, "also apply the image GAN, feature-matching and VGG terms to the hallucinated frame (the reference)"
     )
-    log_every: int = param(10, "log losses every this many steps", positive)
-    sample_every: int = param(200, "log a sample clip every this many steps", positive)
-    checkpoint_every: int = param(200, "write a resumable checkpoint every this many steps", positive)
+    log_every: int = param(5, "log losses every this many steps", positive)
+    sample_every: int = param(50, "log a sample clip every this many steps", positive)
+    checkpoint_every: int = param(50, "write a resumable checkpoint every this many steps", positive)
     keep_checkpoints: int = param(
         2, "resumable step files kept per configuration while a stage trains (the newest)", in_range(1, 10_000)
     )
@@ -423,16 +427,27 @@ class TrainConfig:
 class ScaleConfig:
     """One spatial scale's training run (``train_scale0``, ``train_scale1``, ``train_scale2``)."""
 
-    epochs: int = param(10, "epochs of this scale", in_range(1, 100_000))
-    decay_epochs: int = param(5, "last epochs over which the learning rate decays linearly to 0", non_negative)
+    epochs: int = param(16, "epochs of this scale", in_range(1, 100_000))
+    decay_epochs: int = param(8, "last epochs over which the learning rate decays linearly to 0", non_negative)
     samples_per_video: int = param(4, "clips drawn from each video per epoch", in_range(1, 100_000))
     start_frames: int = param(
         4, "clip length in the first epoch (the temporal schedule starts here)", in_range(3, 10_000)
     )
-    double_every: int = param(2, "epochs between doublings of the clip length (0: never)", non_negative)
+    double_every: int = param(8, "epochs between doublings of the clip length (0: never)", non_negative)
     max_frames: int = param(8, "cap of the clip length", in_range(3, 10_000))
     freeze_coarse_epochs: int = param(
         0, "epochs during which the coarser scales stay frozen (scales 1, 2)", non_negative
+    )
+
+
+def _finer_scale(**changes: int) -> ScaleConfig:
+    """The finer scales' defaults: short fixed-length clips, fewer samples, the coarse scales held for an epoch."""
+    return ScaleConfig(
+        samples_per_video=2,
+        double_every=0,
+        max_frames=4,
+        freeze_coarse_epochs=1,
+        **changes,
     )
 
 
@@ -461,7 +476,7 @@ class GenerateConfig:
         "the reference never switches G to eval) | running (the averages gathered in training)",
     )
     seeds: tuple[int, ...] = param(
-        (),
+        (1,),
         "multimodal demo: one multimodal_seed<k>.mp4 per seed, appearance sampled from the model's feature bank "
         "(needs model.feature_channels > 0; empty: none)",
         non_negative,
@@ -489,25 +504,21 @@ class EvaluateConfig:
     device: Literal["auto", "cpu", "cuda"] = param("auto", "where the feature networks run")
     max_frames: int | None = param(None, "evaluate at most this many frames per video (null: all)", positive)
     image_backbone: Literal["pytorch_fid", "inception_v3"] = param(
-        "pytorch_fid",
+        "inception_v3",
         "FID network: pytorch_fid (the TF-2015 Inception port of published FIDs; reported as fid) or inception_v3 "
         "(torchvision ImageNet weights; reported as fid_tv)",
     )
-    image_weights: str = param(
-        "default", "FID network weights: default (download or $TORCH_HOME), none (tests), a path"
-    )
+    image_weights: str = param("none", "FID network weights: default (download or $TORCH_HOME), none (tests), a path")
     video_backbones: tuple[str, ...] = param(
         ("s3d", "r2plus1d_18"), "video FD networks (torchvision Kinetics-400), reported as fd_<name>"
     )
     video_weights: str = param(
-        "default", "video networks' weights: default, none (tests) or a folder holding <backbone>.pth state dicts"
+        "none", "video networks' weights: default, none (tests) or a folder holding <backbone>.pth state dicts"
     )
     i3d_torchscript: str | None = param(
         None, "path of the I3D TorchScript detector (StyleGAN-V's) for FVD; null: no FVD"
     )
-    lpips_weights: str = param(
-        "default", "LPIPS AlexNet backbone: default (torchvision ImageNet), none (tests), a path"
-    )
+    lpips_weights: str = param("none", "LPIPS AlexNet backbone: default (torchvision ImageNet), none (tests), a path")
     clip_frames: int = param(16, "frames per clip of the video networks", in_range(8, 128))
     clip_stride: int = param(8, "frames between the starts of consecutive clips", positive)
     segment_frames: int = param(
@@ -617,8 +628,9 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     train_scale0: ScaleConfig = field(default_factory=ScaleConfig)
-    train_scale1: ScaleConfig = field(default_factory=ScaleConfig)
-    train_scale2: ScaleConfig = field(default_factory=ScaleConfig)
+    # scale 0 takes ScaleConfig's defaults; the finer scales are shorter and start with the coarse ones held
+    train_scale1: ScaleConfig = field(default_factory=lambda: _finer_scale(epochs=4, decay_epochs=2))
+    train_scale2: ScaleConfig = field(default_factory=lambda: _finer_scale(epochs=2, decay_epochs=1))
     train_baseline: BaselineConfig = field(default_factory=BaselineConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
@@ -639,14 +651,15 @@ def _type_name(tp: Any) -> str:
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
 
 
-def _convert(value: Any, tp: Any, key: str, errors: list[str]) -> Any:
-    """Convert one YAML value to ``tp``; on failure append an error naming ``key``."""
+def _convert(value: Any, tp: Any, key: str, errors: list[str], base: Any = None) -> Any:
+    """Convert one YAML value to ``tp``; on failure append an error naming ``key``. A section (a
+    dataclass) is built over ``base``, its defaults."""
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
             errors.append(f"{key}: expected a mapping of settings, got {value!r}")
             return None
-        return _build(tp, value, key + ".", errors)
+        return _build(tp, value, key + ".", errors, base)
     if origin in (types.UnionType, typing.Union):
         args = typing.get_args(tp)
         if value is None and type(None) in args:
@@ -679,7 +692,8 @@ def _convert(value: Any, tp: Any, key: str, errors: list[str]) -> Any:
     return float(value) if tp is float else value
 
 
-def _build(cls: Any, data: Mapping[str, Any], prefix: str, errors: list[str]) -> Any:
+def _build(cls: Any, data: Mapping[str, Any], prefix: str, errors: list[str], base: Any = None) -> Any:
+    """``cls`` from ``data``: given keys converted and checked, the others from ``base`` (or the defaults)."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     for key in data:
@@ -692,7 +706,8 @@ def _build(cls: Any, data: Mapping[str, Any], prefix: str, errors: list[str]) ->
         if name not in data:
             continue
         n_errors = len(errors)
-        value = _convert(data[name], hints[name], prefix + name, errors)
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+        value = _convert(data[name], hints[name], prefix + name, errors, default)
         check = f.metadata.get("check")
         if len(errors) == n_errors and check is not None and value is not None:
             # check the value as written (so "-3" is reported as -3, not -3.0)
@@ -706,7 +721,7 @@ def _build(cls: Any, data: Mapping[str, Any], prefix: str, errors: list[str]) ->
         kwargs[name] = value
     if len(errors):
         return None
-    return cls(**kwargs)
+    return dataclasses.replace(base, **kwargs) if base is not None else cls(**kwargs)
 
 
 def config_from_dict(data: Mapping[str, Any] | None, source: str = "params.yaml") -> Config:
@@ -824,13 +839,25 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def describe(cls: Any = Config, prefix: str = "") -> list[tuple[str, Any, str]]:
-    """(dotted key, default, help) for every field, for ``v2v params``."""
+def describe(section: Any = None, prefix: str = "") -> list[tuple[str, Any, str]]:
+    """(dotted key, default, help) for every field of ``section`` (default: the whole config), for ``v2v params``.
+    Defaults are the section's own (``train_scale1``'s are not ``train_scale0``'s)."""
     rows: list[tuple[str, Any, str]] = []
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        if dataclasses.is_dataclass(hints[f.name]):
-            rows.extend(describe(hints[f.name], f"{prefix}{f.name}."))
+    section = section if section is not None else Config()
+    for f in dataclasses.fields(section):
+        value = getattr(section, f.name)
+        if dataclasses.is_dataclass(value):
+            rows.extend(describe(value, f"{prefix}{f.name}."))
         else:
-            rows.append((prefix + f.name, to_dict(f.default), f.metadata.get("help", "")))
+            rows.append((prefix + f.name, to_dict(value), f.metadata.get("help", "")))
     return rows
+
+
+def params_file(cfg: Config, origin: str) -> str:
+    """A complete params file of ``cfg`` (every key, as DVC needs them), each section headed by its meaning."""
+    lines = [f"# {origin}", "# every key: `v2v params --list`"]
+    for f in dataclasses.fields(cfg):
+        section = getattr(cfg, f.name)
+        doc = (type(section).__doc__ or "").strip().splitlines()[0]
+        lines += ["", f"# {doc}", yaml.safe_dump({f.name: to_dict(section)}, sort_keys=False).rstrip()]
+    return "\n".join(lines) + "\n"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support import suite_config
 
 from pipelines.fanout import dask_task_runner, extract_fanout, map_prefect
-from v2v.config import config_from_dict
 from v2v.dvcfile import dvc_md5
 from v2v.paths import ProjectPaths
 from v2v.stages import extract
@@ -45,7 +45,7 @@ def test_dask_fanout_matches_sequential(tmp_path: Path, make_video: Callable[...
     (tmp_path / "videos" / "broken.mp4").write_text("not a video")
     sequential = make_project(tmp_path / "seq", tmp_path / "videos")
     fanned = make_project(tmp_path / "dask", tmp_path / "videos")
-    cfg = config_from_dict(
+    cfg = suite_config(
         {
             "extract": {"input_dir": "videos", "width": 64, "height": 32, "on_error": "skip"},
             "tracking": {"enabled": False},

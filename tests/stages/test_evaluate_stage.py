@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from support import suite_config
 
-from v2v.config import Config, config_from_dict
+from v2v.config import Config
 from v2v.generation.synthesis import generate_stream, load_model
 from v2v.paths import ProjectPaths
 from v2v.stages import get_stage
@@ -51,7 +52,7 @@ def config(**sections: dict) -> Config:
     }
     for key, values in sections.items():
         data.setdefault(key, {}).update(values)
-    return config_from_dict(data)
+    return suite_config(data)
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from support import carphone
+from support import carphone, suite_config
 
 import v2v.maps.face as face_ops
-from v2v.config import Config, config_from_dict
+from v2v.config import Config
 from v2v.data.clips import ClipDataset
 from v2v.io.maps import read_label, read_mask
 from v2v.paths import ProjectPaths
@@ -31,7 +31,7 @@ def config(task: str = "face", **sections: dict) -> Config:
     }
     for name, values in sections.items():
         data.setdefault(name, {}).update(values)
-    return config_from_dict(data)
+    return suite_config(data)
 
 
 @pytest.fixture(scope="module")

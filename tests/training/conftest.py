@@ -10,9 +10,9 @@ from v2v.stages import get_stage
 @pytest.fixture(scope="session")
 def street_project(tmp_path_factory: pytest.TempPathFactory) -> ProjectPaths:
     """A tiny project with frames, ground-truth label/instance maps and DIS flow for 2 street clips."""
-    from v2v.config import config_from_dict
+    from support import suite_config
 
-    cfg = config_from_dict(
+    cfg = suite_config(
         {
             "sample": {
                 "width": 64,
@@ -35,7 +35,7 @@ def street_project(tmp_path_factory: pytest.TempPathFactory) -> ProjectPaths:
 @pytest.fixture
 def train_config() -> Callable[..., Config]:
     """``train_config(train={...}, train_scale0={...})``: the tiny preset, no VGG, no tracking."""
-    from v2v.config import config_from_dict
+    from support import suite_config
 
     def make(**sections: dict) -> Config:
         data: dict[str, dict] = {
@@ -61,7 +61,7 @@ def train_config() -> Callable[..., Config]:
         }
         for key, values in sections.items():
             data.setdefault(key, {}).update(values)
-        return config_from_dict(data)
+        return suite_config(data)
 
     return make
 

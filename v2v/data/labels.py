@@ -65,11 +65,6 @@ def instance_id(class_id: int, k: int) -> int:
     return class_id * INSTANCE_DIVISOR + k
 
 
-def class_of_instance(value: int) -> int:
-    """Class id of a value in an instance map (works for both thing and stuff pixels)."""
-    return value // INSTANCE_DIVISOR if value >= INSTANCE_DIVISOR else value
-
-
 def colorize(label: np.ndarray) -> np.ndarray:
     """(H, W) label ids → (H, W, 3) RGB uint8 in the Cityscapes palette (unknown ids black)."""
     palette = np.zeros((256, 3), np.uint8)

@@ -32,13 +32,6 @@ class GaussianStats:
     def dims(self) -> int:
         return int(self.mean.shape[0])
 
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        return {"mean": self.mean, "cov": self.cov, "count": np.asarray(self.count)}
-
-    @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> GaussianStats:
-        return cls(np.asarray(arrays["mean"], np.float64), np.asarray(arrays["cov"], np.float64), int(arrays["count"]))
-
 
 def gaussian_stats(features: np.ndarray, name: str = "features") -> GaussianStats:
     """Fit mean and (unbiased) covariance to ``(N, d)`` features, in float64.
