@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import v2v.paths as paths_module
-from v2v.config import Config
+from v2v.config import TRAIN_RUNTIME_KEYS, Config, TrainConfig
 from v2v.dvcfile import load_stages, stage_order
 from v2v.stages import STAGES
 
@@ -54,6 +54,21 @@ def test_stage_command_module_and_params(name: str) -> None:
         if rest:
             fields = {f.name for f in dataclasses.fields(hints[section])}
             assert rest[0] in fields, f"dvc.yaml {name}: params key {key!r} does not exist"
+
+
+@pytest.mark.parametrize("name", ["train_scale0", "train_scale1", "train_scale2", "train_baseline"])
+def test_training_depends_on_the_train_keys_that_change_the_weights(name: str) -> None:
+    """Changing train.log_every, resume, workers, device or checkpointing retrains nothing."""
+    listed = {k.split(".", 1)[1] for k in STAGE_SPECS[name].params if k.startswith("train.")}
+    every = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert "train" not in STAGE_SPECS[name].params
+    assert listed == every - set(TRAIN_RUNTIME_KEYS)
+
+
+def test_only_extract_depends_on_the_video_decoder() -> None:
+    """The frames-folder format is v2v/io/frames.py: editing the decoder reruns the extract stage alone."""
+    decoder = {"v2v/io/decode.py", "v2v/preprocess/extract.py", "v2v/preprocess"}
+    assert [name for name, spec in STAGE_SPECS.items() if decoder & set(spec.deps)] == ["extract"]
 
 
 @pytest.mark.parametrize("name", list(STAGES))

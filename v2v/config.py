@@ -423,6 +423,20 @@ class TrainConfig:
     )
 
 
+# train keys that change how a run goes (where it runs, how it logs and keeps checkpoints), not the weights it
+# ends with: the training stages do not depend on them in dvc.yaml, and checkpoints resume across them
+TRAIN_RUNTIME_KEYS = (
+    "device",
+    "workers",
+    "log_every",
+    "sample_every",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "keep_checkpoints_when_done",
+    "resume",
+)
+
+
 @dataclass(frozen=True)
 class ScaleConfig:
     """One spatial scale's training run (``train_scale0``, ``train_scale1``, ``train_scale2``)."""

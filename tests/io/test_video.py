@@ -5,7 +5,8 @@ import av
 import numpy as np
 import pytest
 
-from v2v.io.video import VideoError, VideoReader, read_video, write_video
+from v2v.io.decode import VideoReader, read_video
+from v2v.io.video import VideoError, write_video
 
 
 @pytest.mark.parametrize(("codec", "suffix"), [("h264", ".mp4"), ("mp4v", ".mp4"), ("mjpg", ".avi")])

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from v2v.io.frames import frame_paths
 from v2v.io.video import VideoError
 from v2v.preprocess.extract import (
     FrameResizer,
@@ -13,7 +14,6 @@ from v2v.preprocess.extract import (
     VideoSource,
     discover_videos,
     extract_video,
-    frame_paths,
     output_size,
     resample,
     safe_video_id,
@@ -130,7 +130,7 @@ def test_extract_video_max_frames_and_jpeg(tmp_path: Path, make_video: Callable)
 
 
 def test_geometry_maps_ground_truth_like_frames(tmp_path: Path, make_video: Callable, frames_factory: Callable) -> None:
-    from v2v.preprocess.extract import apply_geometry, source_index
+    from v2v.io.frames import apply_geometry, source_index
 
     src = make_video(tmp_path / "clip.mp4", num_frames=9, width=160, height=64, fps=30.0)
     meta = extract_video(VideoSource(src, "clip", "train"), tmp_path / "clip", spec(fps=10.0), progress=False)

@@ -8,10 +8,10 @@ import pytest
 from support import small_config
 
 from v2v.config import Config
+from v2v.io.frames import read_meta
 from v2v.io.maps import read_instance, read_mask, read_rgb
 from v2v.maps.edges import canny, instance_boundaries
 from v2v.paths import ProjectPaths
-from v2v.preprocess.extract import read_meta
 from v2v.stages import edges, segment
 from v2v.stages.common import StageError
 

@@ -14,9 +14,9 @@ from support import carphone, suite_config
 import v2v.maps.face as face_ops
 from v2v.config import Config
 from v2v.data.clips import ClipDataset
+from v2v.io.frames import read_meta
 from v2v.io.maps import read_label, read_mask
 from v2v.paths import ProjectPaths
-from v2v.preprocess.extract import read_meta
 from v2v.stages import extract, face, pose, segment
 from v2v.stages.common import StageError
 

@@ -10,11 +10,11 @@ import torch
 from support import small_config
 
 from v2v.config import Config
+from v2v.io.frames import read_meta
 from v2v.io.maps import read_rgb
 from v2v.maps.ground_truth import VISIBILITY_CONFIDENCE
 from v2v.maps.pose import coco_to_body25, people_from_json, render_pose
 from v2v.paths import ProjectPaths
-from v2v.preprocess.extract import read_meta
 from v2v.stages import extract, pose
 from v2v.stages.common import StageError
 

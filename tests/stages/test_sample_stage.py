@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from v2v.data.synthetic import generate_clip
+from v2v.io.decode import read_video
 from v2v.io.maps import read_flow, read_instance, read_label, read_mask, read_rgb
-from v2v.io.video import read_video
 from v2v.paths import ProjectPaths
 from v2v.stages import sample
 

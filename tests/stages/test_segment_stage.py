@@ -13,9 +13,9 @@ from mlflow import MlflowClient
 from support import small_config
 
 from v2v.config import Config
+from v2v.io.frames import apply_geometry, read_meta, source_index
 from v2v.io.maps import read_instance, read_label
 from v2v.paths import ProjectPaths
-from v2v.preprocess.extract import apply_geometry, read_meta, source_index
 from v2v.stages import extract, sample, segment
 from v2v.stages.common import StageError
 

@@ -20,7 +20,6 @@ One item is a dict of tensors:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -31,11 +30,11 @@ from torch.utils.data import Dataset
 
 from v2v.data.tasks import get_task
 from v2v.flow.io import read_flow_pair
+from v2v.io.frames import frame_paths, read_index, split_problem
 from v2v.io.maps import read_instance, read_label, read_mask, read_rgb
 from v2v.maps.face import distance_maps
 from v2v.models.inputs import condition_maps
 from v2v.paths import ProjectPaths
-from v2v.preprocess.extract import frame_paths, split_problem
 
 Split = Literal["train", "test"]
 
@@ -50,12 +49,9 @@ class VideoEntry:
 
 def list_videos(paths: ProjectPaths, split: Split) -> list[VideoEntry]:
     """Videos of one split from the extract stage's ``index.json`` (an error when there is none)."""
-    if not paths.frames_index.is_file():
-        raise FileNotFoundError(f"{paths.frames_index}: missing; run the extract stage first (`dvc repro extract`)")
-    index = json.loads(paths.frames_index.read_text(encoding="utf-8"))
     return [
         VideoEntry(v["video_id"], v["num_frames"], v["width"], v["height"])
-        for v in index["videos"]
+        for v in read_index(paths.frames_index)
         if v["split"] == split
     ]
 

@@ -286,8 +286,8 @@ def labelled_frames(
     max_per_video: int | None = None,  # evenly spaced frames of each video (None: all)
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """``(rgb, label ids)`` of the frames of ``video_ids`` whose label map exists (videos without maps are skipped)."""
+    from v2v.io.frames import frame_paths
     from v2v.io.maps import read_label, read_rgb
-    from v2v.preprocess.extract import frame_paths
 
     for video_id in video_ids:
         labels = label_root / video_id / "label"

@@ -4,7 +4,7 @@ A dataset with true flow keeps it per clip as ``<ground_truth_dir>/<video_id>/fl
 (backward flow at source resolution, from frame 1 on) and ``flow_valid/NNNNNN.png`` (the pixels
 that were visible in the previous frame) — the layout the ``sample`` stage writes. The truth
 applies only while frame t of the extracted video is frame t of the source (``meta["resampled"]``
-false); it is then resized and cropped like the frames (:func:`v2v.preprocess.extract.apply_geometry`)
+false); it is then resized and cropped like the frames (:func:`v2v.io.frames.apply_geometry`)
 and its ``dx`` scaled by ``scaled_width / source_width``, ``dy`` by ``scaled_height / source_height``.
 """
 
@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from v2v.io.frames import apply_geometry
 from v2v.io.maps import read_flow, read_mask
-from v2v.preprocess.extract import apply_geometry
 
 
 def truth_folder(ground_truth_dir: Path | None, frames_meta: dict[str, Any]) -> tuple[Path | None, str]:

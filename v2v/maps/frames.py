@@ -22,8 +22,8 @@ import numpy.typing as npt
 
 from v2v.io.atomic import remove_stale_temporaries
 from v2v.io.files import is_up_to_date, write_manifest
+from v2v.io.frames import INDEX_FILE, META_FILE, frame_paths, read_index, read_meta
 from v2v.io.maps import read_rgb
-from v2v.preprocess.extract import META_FILE, frame_paths, read_meta
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +32,7 @@ RGB = npt.NDArray[np.uint8]
 
 def list_videos(frames_root: Path) -> list[str]:
     """Video ids of ``data/frames/index.json`` (the extract stage's list of extracted videos)."""
-    index = frames_root / "index.json"
-    if not index.is_file():
-        raise FileNotFoundError(f"{index}: missing; run the extract stage first (dvc repro extract)")
-    data = json.loads(index.read_text(encoding="utf-8"))
-    return [v["video_id"] for v in data.get("videos", [])]
+    return [v["video_id"] for v in read_index(frames_root / INDEX_FILE)]
 
 
 def frames_fingerprint(frames_root: Path, video_id: str) -> str:

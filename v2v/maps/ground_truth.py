@@ -3,8 +3,8 @@
 The synthetic sample (and datasets that ship labels) keep their truth per clip under
 ``<truth_dir>/<clip>/`` with ``label/``, ``instance/`` (PNG per source frame) and
 ``keypoints.json``; the clip name equals the extract stage's ``video_id``. Output frame ``i``
-shows source frame :func:`~v2v.preprocess.extract.source_index`; maps are resized/cropped by
-:func:`~v2v.preprocess.extract.apply_geometry` with nearest sampling, keypoints by the same
+shows source frame :func:`~v2v.io.frames.source_index`; maps are resized/cropped by
+:func:`~v2v.io.frames.apply_geometry` with nearest sampling, keypoints by the same
 scale and crop offset (pixel centres at integer coordinates).
 """
 
@@ -18,9 +18,9 @@ import numpy as np
 import numpy.typing as npt
 
 from v2v.data.labels import INSTANCE_DIVISOR
+from v2v.io.frames import apply_geometry, source_index
 from v2v.io.maps import read_instance, read_label
 from v2v.maps.pose import Person
-from v2v.preprocess.extract import apply_geometry, source_index
 
 # the generator's visibility flag → confidence: 2 visible, 1 in the frame but hidden, 0 outside the frame
 VISIBILITY_CONFIDENCE = {2: 1.0, 1: 0.5, 0: 0.0}

@@ -26,10 +26,11 @@ import numpy as np
 from tqdm import tqdm
 
 from v2v.io.atomic import atomic_dir, write_json
+from v2v.io.decode import Decoder, VideoReader
 from v2v.io.files import file_sha256, write_manifest
-from v2v.io.video import VIDEO_SUFFIXES, Decoder, VideoError, VideoReader
+from v2v.io.frames import META_FILE, source_index
+from v2v.io.video import VIDEO_SUFFIXES, VideoError
 
-META_FILE = "meta.json"
 META_FORMAT = 2  # bump when meta.json or the frames change meaning: older folders are then re-extracted
 FRAME_DIGITS = 6
 SPLITS = ("train", "test")
@@ -151,22 +152,6 @@ def discover_videos(input_dir: Path, test_fraction: float) -> tuple[list[VideoSo
     return sorted(sources, key=lambda s: s.video_id), skipped
 
 
-SPLIT_ADVICE = (
-    "put at least one video in a train/ and one in a test/ subfolder of extract.input_dir, or leave them loose "
-    "and set extract.test_fraction (0 < f < 1) to hold some out (a single loose video is split in time)"
-)
-
-
-def split_problem(videos: list[tuple[str, str]]) -> str | None:
-    """What is wrong with a split of ``(video_id, split)`` pairs (no train or no test video), or None."""
-    splits = {split: [vid for vid, s in videos if s == split] for split in ("train", "test")}
-    missing = [split for split, ids in splits.items() if not ids]
-    if not videos or not missing:
-        return None
-    listing = "; ".join(f"{split}: {', '.join(ids) or 'none'}" for split, ids in splits.items())
-    return f"no {' and no '.join(missing)} video ({listing}); {SPLIT_ADVICE}"
-
-
 def output_size(src_w: int, src_h: int, spec: FrameSpec) -> tuple[int, int]:
     """(width, height) of the extracted frames."""
     m = spec.size_multiple
@@ -206,13 +191,6 @@ class FrameResizer:
         if (frame.shape[1], frame.shape[0]) != self.scaled:
             frame = cv2.resize(frame, self.scaled, interpolation=self.interpolation)
         return frame[self.y0 : self.y0 + self.out[1], self.x0 : self.x0 + self.out[0]]
-
-
-def source_index(i: int, src_fps: float, out_fps: float | None) -> int:
-    """Index of the source frame that output frame ``i`` shows (see :func:`resample`)."""
-    if out_fps is None or src_fps <= 0 or abs(out_fps - src_fps) < 1e-6:
-        return i
-    return math.floor(i * src_fps / out_fps + 0.5 + 1e-9)
 
 
 def resample(frames: Iterator[np.ndarray], src_fps: float, out_fps: float | None) -> Iterator[np.ndarray]:
@@ -355,35 +333,3 @@ def extract_video(
         write_json(tmp / META_FILE, meta)
         write_manifest(tmp)  # last: the folder is complete
     return meta
-
-
-def apply_geometry(image: np.ndarray, meta: dict[str, Any], nearest: bool = False) -> np.ndarray:
-    """Map a per-pixel source-resolution array (a label map, a ground-truth image) the way the frames were.
-
-    ``nearest=True`` for label and instance maps (no new values are invented).
-    """
-    geo = meta["geometry"]
-    scaled = (geo["scaled_width"], geo["scaled_height"])
-    if (image.shape[1], image.shape[0]) != (meta["source_width"], meta["source_height"]):
-        raise ValueError(
-            f"expected a {meta['source_width']}x{meta['source_height']} array for video {meta['video_id']}, "
-            f"got {image.shape[1]}x{image.shape[0]}"
-        )
-    if scaled != (image.shape[1], image.shape[0]):
-        shrink = scaled[0] * scaled[1] < image.shape[0] * image.shape[1]
-        mode = cv2.INTER_NEAREST if nearest else cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-        image = cv2.resize(image, scaled, interpolation=mode)
-    return image[geo["y0"] : geo["y0"] + meta["height"], geo["x0"] : geo["x0"] + meta["width"]]
-
-
-def frame_paths(folder: Path) -> list[Path]:
-    """The frame files of one extracted video, in order (reads ``meta.json``)."""
-    meta = read_meta(folder)
-    return [folder / (meta["frame_pattern"] % i) for i in range(meta["num_frames"])]
-
-
-def read_meta(folder: Path) -> dict[str, Any]:
-    path = folder / META_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing; this frame folder is incomplete, re-run the extract stage")
-    return json.loads(path.read_text(encoding="utf-8"))

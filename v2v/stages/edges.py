@@ -21,6 +21,7 @@ from tqdm import tqdm
 import v2v.maps.edges as edge_ops
 from v2v.config import Config, EdgesConfig, to_dict
 from v2v.io.atomic import atomic_dir, write_json
+from v2v.io.frames import META_FILE, read_meta
 from v2v.io.maps import read_instance, write_mask
 from v2v.maps.frames import (
     code_fingerprint,
@@ -32,7 +33,6 @@ from v2v.maps.frames import (
     read_frame,
 )
 from v2v.paths import ProjectPaths
-from v2v.preprocess.extract import META_FILE, read_meta
 from v2v.stages.common import stage_main
 from v2v.stages.maps_common import finish, skip_unneeded
 from v2v.tracking import stage_run

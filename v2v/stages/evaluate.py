@@ -43,12 +43,12 @@ from v2v.eval.segmentation import Segmenter, load_segmenter
 from v2v.generation.pictures import condition_to_rgb, to_rgb
 from v2v.generation.synthesis import APPEARANCE_SEED, SynthesisModel, generate_stream, load_model
 from v2v.io.atomic import atomic_dir, remove_stale_temporaries, write_json, write_text
+from v2v.io.frames import frame_paths
 from v2v.io.maps import read_label, read_rgb, write_rgb
 from v2v.io.video import write_video
 from v2v.maps.face import LANDMARKS_FILE, FaceLandmarker, from_json
 from v2v.ops.device import resolve_device
 from v2v.paths import ProjectPaths
-from v2v.preprocess.extract import frame_paths
 from v2v.stages.common import stage_main
 from v2v.tracking import stage_run
 

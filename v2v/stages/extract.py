@@ -22,20 +22,12 @@ from tqdm import tqdm
 
 from v2v.config import Config
 from v2v.io.atomic import remove_stale_temporaries, write_json
+from v2v.io.decode import Decoder, check_readable
 from v2v.io.files import file_sha256, is_up_to_date, write_manifest
-from v2v.io.video import Decoder, VideoError, check_readable
+from v2v.io.frames import META_FILE, frame_paths, read_meta, split_problem
+from v2v.io.video import VideoError
 from v2v.paths import ProjectPaths
-from v2v.preprocess.extract import (
-    META_FILE,
-    FrameSpec,
-    VideoSource,
-    discover_videos,
-    extract_video,
-    fingerprint,
-    frame_paths,
-    read_meta,
-    split_problem,
-)
+from v2v.preprocess.extract import FrameSpec, VideoSource, discover_videos, extract_video, fingerprint
 from v2v.stages.common import StageError, stage_main
 from v2v.tracking import stage_run
 from v2v.viz import contact_sheet, evenly_spaced

@@ -22,6 +22,7 @@ from tqdm import tqdm
 import v2v.maps.face as face_ops
 from v2v.config import Config, FaceConfig, to_dict
 from v2v.io.atomic import atomic_dir, write_json
+from v2v.io.frames import META_FILE
 from v2v.io.maps import write_label, write_mask
 from v2v.io.weights import WeightsError
 from v2v.maps.face import LANDMARKS_FILE
@@ -35,7 +36,6 @@ from v2v.maps.frames import (
     read_frame,
 )
 from v2v.paths import ProjectPaths
-from v2v.preprocess.extract import META_FILE
 from v2v.stages.common import StageError, stage_main
 from v2v.stages.maps_common import finish, skip_unneeded
 from v2v.tracking import stage_run

@@ -15,7 +15,6 @@ wheel pictures of the flow, the confidence masks and the weights used.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
@@ -31,8 +30,8 @@ from v2v.flow.truth import truth_folder
 from v2v.flow.video import VideoFlow, compute_video_flow
 from v2v.flow.viz import colour_wheel
 from v2v.io.atomic import atomic_dir, remove_stale_temporaries, write_json
+from v2v.io.frames import frame_paths, read_index, read_meta
 from v2v.paths import ProjectPaths
-from v2v.preprocess.extract import frame_paths, read_meta
 from v2v.stages.common import StageError, stage_main
 from v2v.tracking import stage_run
 from v2v.viz import contact_sheet, evenly_spaced
@@ -42,14 +41,6 @@ log = logging.getLogger(__name__)
 MAX_PREVIEW_VIDEOS = 8
 PREVIEW_PAIRS = 4
 CONVENTION = "backward: warp(frame_{t-1}, flow_t) ~= frame_t; flow_t stored with frame t, from frame 1 on"
-
-
-def read_index(paths: ProjectPaths) -> list[dict[str, Any]]:
-    """The videos the extract stage produced."""
-    if not paths.frames_index.is_file():
-        raise FileNotFoundError(f"{paths.frames_index}: missing; run the extract stage first")
-    videos: list[dict[str, Any]] = json.loads(paths.frames_index.read_text(encoding="utf-8"))["videos"]
-    return videos
 
 
 def flow_video(
@@ -112,7 +103,7 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
     fc = cfg.flow
     with stage_run("flow", cfg, paths, ("flow",)) as tracker:
         started = time.perf_counter()
-        videos = read_index(paths)
+        videos = read_index(paths.frames_index)
         estimators = make_estimators(fc)
         estimator = estimators[0]
         tracker.set_tags({"v2v.flow.backend": estimator.name, "v2v.flow.weights": estimator.weights})

@@ -190,7 +190,7 @@ def synthesise_video(
 
 
 def _video_fps(paths: ProjectPaths, video: VideoEntry) -> float:
-    from v2v.preprocess.extract import read_meta
+    from v2v.io.frames import read_meta
 
     return float(read_meta(paths.frames / video.video_id)["fps"])
 

@@ -11,10 +11,10 @@ from typing import Any
 from v2v.config import Config
 from v2v.data.tasks import MapStage, needed_maps
 from v2v.io.atomic import write_json
+from v2v.io.frames import frame_paths
 from v2v.maps.frames import VideoLoop
 from v2v.maps.preview import preview_row
 from v2v.paths import ProjectPaths
-from v2v.preprocess.extract import frame_paths
 from v2v.stages.common import StageError
 from v2v.tracking import StageRun
 from v2v.viz import contact_sheet, evenly_spaced

@@ -23,6 +23,7 @@ import v2v.maps.tracking as instance_tracking
 from v2v.config import Config, PoseConfig, to_dict
 from v2v.data.labels import INSTANCE_DIVISOR, label_id
 from v2v.io.atomic import atomic_dir, write_json
+from v2v.io.frames import META_FILE
 from v2v.io.maps import write_rgb
 from v2v.io.weights import WeightsError
 from v2v.maps.frames import (
@@ -38,7 +39,6 @@ from v2v.maps.frames import (
 from v2v.maps.pose import Detectron2Pose, Person, TorchvisionPose
 from v2v.ops.device import resolve_device
 from v2v.paths import ProjectPaths
-from v2v.preprocess.extract import META_FILE
 from v2v.stages.common import StageError, stage_main
 from v2v.stages.maps_common import finish, skip_unneeded
 from v2v.tracking import stage_run

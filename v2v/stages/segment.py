@@ -24,6 +24,7 @@ import v2v.maps.segmentation as segmentation
 import v2v.maps.tracking as instance_tracking
 from v2v.config import Config, SegmentConfig, to_dict
 from v2v.io.atomic import atomic_dir, write_json
+from v2v.io.frames import META_FILE
 from v2v.io.maps import write_instance, write_label
 from v2v.io.weights import WeightsError
 from v2v.maps.frames import (
@@ -39,7 +40,6 @@ from v2v.maps.frames import (
 from v2v.maps.segmentation import Detectron2Segmenter, TorchvisionSegmenter
 from v2v.ops.device import resolve_device
 from v2v.paths import ProjectPaths
-from v2v.preprocess.extract import META_FILE
 from v2v.stages.common import StageError, stage_main
 from v2v.stages.maps_common import finish, skip_unneeded
 from v2v.tracking import stage_run

@@ -40,7 +40,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from v2v.config import Config, ScaleConfig, to_dict
+from v2v.config import TRAIN_RUNTIME_KEYS, Config, ScaleConfig, to_dict
 from v2v.data.clips import ClipDataset
 from v2v.data.tasks import get_task
 from v2v.models.discriminators import ImageDiscriminator, VideoDiscriminator
@@ -114,12 +114,8 @@ def run_config(cfg: Config, scale: int, world_size: int, per_frame: bool = False
     config = {
         "scale": scale,
         "model": asdict(model_preset(cfg)),
-        # not what the weights depend on: logging, resuming, and the feature bank (refitted from the final weights)
-        "train": {
-            k: v
-            for k, v in to_dict(cfg.train).items()
-            if k not in ("log_every", "sample_every", "resume", "feature_clusters")
-        },
+        # not what the weights depend on: where and how the run goes, and the feature bank (refitted at the end)
+        "train": {k: v for k, v in to_dict(cfg.train).items() if k not in (*TRAIN_RUNTIME_KEYS, "feature_clusters")},
         "schedule": to_dict(getattr(cfg, f"train_scale{scale}")),
         "world_size": world_size,
     }
