@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from learning import commit_of, run_stage
 
 from v2v.config import load_config, params_file
+from v2v.io.frames import frame_paths
 from v2v.io.maps import read_mask, read_rgb, write_rgb
 from v2v.paths import ProjectPaths
-from v2v.preprocess.extract import frame_paths
 from v2v.stages import STAGES
 
 REPO = Path(__file__).resolve().parents[1]

@@ -47,8 +47,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from v2v.data.labels import colorize  # noqa: E402
+from v2v.io.frames import frame_paths  # noqa: E402
 from v2v.io.maps import read_label, read_rgb, write_rgb  # noqa: E402
-from v2v.preprocess.extract import frame_paths  # noqa: E402
 
 DATA_STAGES = ("sample", "extract", "segment", "edges", "pose", "flow", "segmenter")
 CODE_STAGES = ("train_scale0", "train_scale1", "train_scale2", "train_baseline", "generate")

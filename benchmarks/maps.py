@@ -31,13 +31,14 @@ import torch
 
 from v2v.config import EdgesConfig
 from v2v.data.synthetic import generate_clip
+from v2v.io.frames import frame_paths
 from v2v.io.maps import read_rgb
 from v2v.io.video import write_video
 from v2v.maps.edges import canny
 from v2v.maps.frames import batches
 from v2v.maps.pose import TorchvisionPose
 from v2v.maps.segmentation import TorchvisionSegmenter
-from v2v.preprocess.extract import FrameSpec, VideoSource, extract_video, frame_paths
+from v2v.preprocess.extract import FrameSpec, VideoSource, extract_video
 from v2v.stages.edges import edges_video
 
 

@@ -24,9 +24,9 @@ import torch
 
 from v2v.config import config_from_dict
 from v2v.data.clips import ClipDataset
+from v2v.io.checkpoint import save_checkpoint
 from v2v.paths import ProjectPaths
 from v2v.stages import get_stage
-from v2v.training.checkpoint import save_checkpoint
 from v2v.training.loop import build_networks, loss_weights, train_scale
 from v2v.training.objective import ClipBatch, Vid2VidObjective
 

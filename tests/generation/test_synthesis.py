@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from v2v.generation.synthesis import generate_stream, load_model
+from v2v.io.checkpoint import save_checkpoint
 from v2v.models.presets import build_generator, resolve_preset
-from v2v.training.checkpoint import save_checkpoint
 
 
 def tiny_generator() -> torch.nn.Module:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from v2v.io.checkpoint import CheckpointError
 from v2v.stages.common import describe_error, stage_main
-from v2v.training.checkpoint import CheckpointError
 
 
 def run_failing(exc: BaseException, root: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:

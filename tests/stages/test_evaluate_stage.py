@@ -13,9 +13,9 @@ from support import suite_config
 
 from v2v.config import Config
 from v2v.generation.synthesis import generate_stream, load_model
+from v2v.io.checkpoint import CheckpointError
 from v2v.paths import ProjectPaths
 from v2v.stages import get_stage
-from v2v.training.checkpoint import CheckpointError
 
 SCALE = {"epochs": 1, "decay_epochs": 0, "samples_per_video": 1, "start_frames": 4, "max_frames": 4}
 

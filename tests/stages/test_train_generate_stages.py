@@ -17,11 +17,11 @@ from v2v.config import Config
 from v2v.data.clips import ClipDataset
 from v2v.dvcfile import dvc_md5
 from v2v.generation.synthesis import generate_stream, load_model, video_inputs
+from v2v.io.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from v2v.models.encoder import FeatureBank
 from v2v.paths import ProjectPaths
 from v2v.stages import flow, generate, segment
 from v2v.stages.train import run_scale
-from v2v.training.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from v2v.training.loop import build_networks, run_config
 
 SAMPLE = {"width": 64, "height": 32, "num_frames": 6, "scenes": ["street"]}

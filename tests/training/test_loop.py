@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from v2v.io.checkpoint import CheckpointError
 from v2v.paths import ProjectPaths
-from v2v.training.checkpoint import CheckpointError, latest_checkpoint
 from v2v.training.loop import MODEL_FILE, build_networks, train_scale
+from v2v.training.resume import latest_checkpoint
 
 NETWORKS = ("generator", "image_discriminator", "video_discriminator")
 

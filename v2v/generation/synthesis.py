@@ -24,12 +24,12 @@ from typing import Any
 import torch
 
 from v2v.data.clips import ClipDataset, VideoEntry
+from v2v.io.checkpoint import CheckpointError, read_checkpoint
 from v2v.models.encoder import FeatureBank, FeatureEncoder
 from v2v.models.generator import Vid2VidGenerator
 from v2v.models.layers import use_batch_statistics
 from v2v.models.presets import ModelPreset, build_encoder, build_generator
 from v2v.ops.device import autocast
-from v2v.training.checkpoint import CheckpointError, read_checkpoint
 
 
 @dataclass

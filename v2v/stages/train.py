@@ -35,8 +35,8 @@ from v2v.generation.pictures import condition_to_rgb, to_rgb
 from v2v.io.atomic import write_bytes, write_json, write_text
 from v2v.paths import ProjectPaths
 from v2v.tracking import StageRun, stage_run
-from v2v.training.checkpoint import inputs_fingerprint
 from v2v.training.loop import config_hash, run_config, train_scale
+from v2v.training.resume import inputs_fingerprint
 from v2v.viz import contact_sheet
 
 log = logging.getLogger(__name__)

@@ -43,6 +43,7 @@ from tqdm import tqdm
 from v2v.config import TRAIN_RUNTIME_KEYS, Config, ScaleConfig, to_dict
 from v2v.data.clips import ClipDataset
 from v2v.data.tasks import get_task
+from v2v.io.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from v2v.models.discriminators import ImageDiscriminator, VideoDiscriminator
 from v2v.models.encoder import FeatureEncoder
 from v2v.models.generator import Vid2VidGenerator, load_coarser_scales
@@ -57,18 +58,10 @@ from v2v.models.presets import (
 )
 from v2v.ops.device import autocast, deterministic_algorithms
 from v2v.training import distributed
-from v2v.training.checkpoint import (
-    discard_if_inputs_changed,
-    drop_damaged_checkpoints,
-    latest_checkpoint,
-    load_checkpoint,
-    read_checkpoint,
-    save_checkpoint,
-    step_path,
-)
 from v2v.training.ema import ema_copy, recalibrate_batch_norm, update_ema
 from v2v.training.feature_bank import every_frame, fit_feature_bank
 from v2v.training.objective import ClipBatch, LossWeights, Vid2VidObjective
+from v2v.training.resume import discard_if_inputs_changed, drop_damaged_checkpoints, latest_checkpoint, step_path
 from v2v.training.schedule import ClipSchedule, lr_at
 
 log = logging.getLogger(__name__)
@@ -224,7 +217,7 @@ def train_scale(
     progress: bool = True,  # show progress bars
     per_frame: bool = False,  # the per-frame baseline: no previous frames, no flow, no D_V (same schedule)
     inputs: str | None = None,  # fingerprint of the data, previous model and code; other inputs' checkpoints are
-    # discarded, not resumed (see v2v.training.checkpoint.inputs_fingerprint)
+    # discarded, not resumed (see v2v.training.resume.inputs_fingerprint)
 ) -> dict[str, Any]:
     """Train one scale; returns a summary (steps, seconds, final losses, weights used, history)."""
     tc: Any = cfg.train
