@@ -22,6 +22,7 @@ While ``freeze_coarse_epochs`` holds the coarser scales, E is held too (it was t
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -29,8 +30,8 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -40,7 +41,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from v2v.config import TRAIN_RUNTIME_KEYS, Config, ScaleConfig, to_dict
+from v2v.config import TRAIN_RUNTIME_KEYS, Config, ScaleConfig, TrainConfig, to_dict
 from v2v.data.clips import ClipDataset
 from v2v.data.tasks import get_task
 from v2v.io.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
@@ -129,6 +130,8 @@ class Networks:
     encoder: FeatureEncoder | None = None  # E (model.feature_channels > 0)
     generator_ema: Vid2VidGenerator | None = None  # averaged copies (train.ema_decay > 0): what generation uses
     encoder_ema: FeatureEncoder | None = None
+    _generator: torch.nn.Module | None = field(default=None, repr=False)  # DDP wrappers under torchrun
+    _encoder: torch.nn.Module | None = field(default=None, repr=False)
 
     def modules(self) -> dict[str, torch.nn.Module]:
         """Every network by its checkpoint name (those that exist in this configuration)."""
@@ -141,6 +144,36 @@ class Networks:
             "encoder_ema": self.encoder_ema,
         }
         return {name: module for name, module in named.items() if module is not None}
+
+    def distribute(self) -> None:
+        """Under torchrun: wrap what has one forward per backward (G, E) in DDP. The discriminators judge
+        real and fake in separate calls (separate batch statistics): their gradients are averaged by hand."""
+        self._generator = DistributedDataParallel(self.generator, find_unused_parameters=True)
+        if self.encoder is not None:  # unused parameters: E is frozen with the coarse scales
+            self._encoder = DistributedDataParallel(self.encoder, find_unused_parameters=True)
+
+    def encode(self, image: torch.Tensor, instance: torch.Tensor) -> torch.Tensor | None:
+        """E's per-instance features of the real frames (None without E)."""
+        encoder = self._encoder if self._encoder is not None else self.encoder
+        return encoder(image, instance) if encoder is not None else None
+
+    def generate(self, label: torch.Tensor, **kwargs: Any) -> dict[str, torch.Tensor]:
+        """G over a clip (through its DDP wrapper when distributed); ``kwargs`` as :meth:`Vid2VidGenerator.forward`."""
+        generator = self._generator if self._generator is not None else self.generator
+        return generator(label, **kwargs)
+
+    @property
+    def discriminators(self) -> list[torch.nn.Module]:
+        return [self.image_d, *([self.video_d] if self.video_d is not None else [])]
+
+    def trained_by_g(self) -> list[torch.nn.Parameter]:
+        """What G's optimiser updates: G and E."""
+        return [*self.generator.parameters(), *(self.encoder.parameters() if self.encoder is not None else ())]
+
+    def coarse(self, scale: int) -> list[torch.nn.Parameter]:
+        """The coarser scales' parameters (and E, trained with them): held while ``freeze_coarse_epochs`` lasts."""
+        held = [p for name, p in self.generator.named_parameters() if not name.startswith(f"scales.{scale}.")]
+        return held + (list(self.encoder.parameters()) if self.encoder is not None else [])
 
     def generation_weights(self) -> tuple[Vid2VidGenerator, FeatureEncoder | None, str]:
         """G and E as generation uses them (the averaged copies when there are) and which they are."""
@@ -193,6 +226,110 @@ def build_networks(
     return nets, fresh
 
 
+@dataclass
+class Optimizers:
+    """G's (G and E), D_I's and D_V's Adam; checkpoints name them ``g``, ``d``, ``d_video``."""
+
+    g: torch.optim.Optimizer
+    d: torch.optim.Optimizer
+    d_video: torch.optim.Optimizer | None  # D_V's, as in the reference: lr and betas fixed, never decayed
+    lr_g: float  # the rates before decay
+    lr_d: float
+
+    @classmethod
+    def build(cls, nets: Networks, tc: TrainConfig, scale: int) -> Optimizers:
+        lr = tc.lr * tc.lr_per_scale**scale  # the reference's 512/1024/2048 scripts: 2e-4, 1e-4, 5e-5
+        lr_g, lr_d, betas = (lr / 2, lr * 2, (0.0, 0.9)) if tc.ttur else (lr, lr, (tc.beta1, tc.beta2))
+        return cls(
+            g=torch.optim.Adam(nets.trained_by_g(), lr=lr_g, betas=betas),
+            d=torch.optim.Adam(nets.image_d.parameters(), lr=lr_d, betas=betas),
+            d_video=(
+                torch.optim.Adam(nets.video_d.parameters(), lr=lr, betas=(tc.beta1, 0.999))
+                if nets.video_d is not None
+                else None
+            ),
+            lr_g=lr_g,
+            lr_d=lr_d,
+        )
+
+    def decay(self, epoch: int, sc: ScaleConfig) -> None:
+        """G's and D_I's rates for ``epoch``: constant, then linearly to 0 over the last ``decay_epochs``."""
+        for opt, lr in ((self.g, self.lr_g), (self.d, self.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = lr_at(lr, epoch, sc.epochs, sc.decay_epochs)
+
+    def named(self) -> dict[str, torch.optim.Optimizer]:
+        return {k: v for k, v in (("g", self.g), ("d", self.d), ("d_video", self.d_video)) if v is not None}
+
+    def discriminators(self) -> list[torch.optim.Optimizer]:
+        return [self.d, *([self.d_video] if self.d_video is not None else [])]
+
+
+@dataclass(frozen=True)
+class StepResult:
+    g_terms: dict[str, torch.Tensor]
+    d_terms: dict[str, torch.Tensor]
+    g_loss: torch.Tensor
+    d_loss: torch.Tensor
+    g_norm: float
+    d_norm: float
+    out: dict[str, torch.Tensor]  # the generator's outputs (for samples)
+
+
+def train_step(
+    nets: Networks,
+    opts: Optimizers,
+    objective: Vid2VidObjective,
+    clip: ClipBatch,
+    instance: torch.Tensor,  # (B, T, 1, H, W) instance maps, for E
+    tc: TrainConfig,
+    scaler: torch.amp.GradScaler,
+    where: tuple[int, int, str],  # (scale, step, clip) named by a failing step
+    per_frame: bool = False,
+) -> StepResult:
+    """One optimiser step of G, then of the discriminators, both judged by this step's discriminators
+    (the reference's order); a non-finite loss or gradient stops training, named."""
+    device = clip.image.device
+    with autocast(device, tc.amp):
+        features = nets.encode(clip.image, instance)  # on label-only steps too: the feature bank stands in at test
+        out = nets.generate(
+            clip.label,
+            prev_fakes=clip.given_frames(),
+            features=features,
+            n_frames_backprop=tc.n_frames_backprop,
+            per_frame=per_frame,
+        )
+        with _frozen(nets.discriminators):
+            g_terms = objective.generator(clip, out, nets.image_d, nets.video_d)
+    g_loss = _total(g_terms, where)
+    opts.g.zero_grad(set_to_none=True)
+    scaler.scale(g_loss).backward()
+    scaler.unscale_(opts.g)
+    g_norm = _grad_norm(nets.trained_by_g(), "generator", where)
+    scaler.step(opts.g)
+
+    fakes = {k: v.detach() for k, v in out.items() if k in ("fake", "hallucinated")}
+    with autocast(device, tc.amp):
+        d_terms = objective.discriminator(clip, fakes, nets.image_d, nets.video_d)
+    d_loss = _total(d_terms, where)
+    d_params = [p for d in nets.discriminators for p in d.parameters()]
+    for opt in opts.discriminators():
+        opt.zero_grad(set_to_none=True)
+    scaler.scale(d_loss).backward()
+    distributed.average_gradients(d_params)
+    for opt in opts.discriminators():
+        scaler.unscale_(opt)
+    d_norm = _grad_norm(d_params, "discriminators", where)
+    for opt in opts.discriminators():
+        scaler.step(opt)
+    scaler.update()
+
+    for average, trained in ((nets.generator_ema, nets.generator), (nets.encoder_ema, nets.encoder)):
+        if average is not None and trained is not None:
+            update_ema(average, trained, tc.ema_decay)
+    return StepResult(g_terms, d_terms, g_loss, d_loss, g_norm, d_norm, out)
+
+
 def _deterministic_when_configured(train: Callable[Concatenate[Config, P], T]) -> Callable[Concatenate[Config, P], T]:
     """Run ``train(cfg, ...)`` under torch's deterministic algorithms when ``cfg.train.deterministic``."""
 
@@ -220,7 +357,7 @@ def train_scale(
     # discarded, not resumed (see v2v.training.resume.inputs_fingerprint)
 ) -> dict[str, Any]:
     """Train one scale; returns a summary (steps, seconds, final losses, weights used, history)."""
-    tc: Any = cfg.train
+    tc = cfg.train
     sc: ScaleConfig = getattr(cfg, f"train_scale{scale}")
     dist = distributed.init(tc.device)
     torch.manual_seed(tc.seed + dist.rank)
@@ -230,9 +367,6 @@ def train_scale(
     context = nets.generator.num_frames - 1
     factor = scale_factor(cfg, scale)
     _check_videos(dataset, context, nets.generator.size_multiple * factor, scale)  # before any checkpoint I/O
-    coarse = [p for name, p in nets.generator.named_parameters() if not name.startswith(f"scales.{scale}.")]
-    coarse += list(nets.encoder.parameters()) if nets.encoder is not None else []  # E is held with them
-    trained_g = [*nets.generator.parameters(), *(nets.encoder.parameters() if nets.encoder is not None else ())]
     objective = Vid2VidObjective(
         weights=loss_weights(cfg),
         gan_mode=tc.gan_mode,
@@ -242,19 +376,8 @@ def train_scale(
         judge_hallucinated=tc.judge_hallucinated,
         scale=scale,
     ).to(dist.device)
-    # the reference lowers the learning rate per scale (its 512/1024/2048 scripts: 2e-4, 1e-4, 5e-5)
-    lr = tc.lr * tc.lr_per_scale**scale
-    lr_g, lr_d, betas = (lr / 2, lr * 2, (0.0, 0.9)) if tc.ttur else (lr, lr, (tc.beta1, tc.beta2))
-    opt_g = torch.optim.Adam(trained_g, lr=lr_g, betas=betas)
-    opt_d = torch.optim.Adam(nets.image_d.parameters(), lr=lr_d, betas=betas)
-    # D_V as in the reference: its own optimiser, lr and betas fixed (no TTUR, never decayed)
-    optimizers = {"g": opt_g, "d": opt_d}
-    if nets.video_d is not None:
-        optimizers["d_video"] = torch.optim.Adam(nets.video_d.parameters(), lr=lr, betas=(tc.beta1, 0.999))
-    discriminators = [nets.image_d, *([nets.video_d] if nets.video_d is not None else [])]
-    d_params = [p for d in discriminators for p in d.parameters()]
-    use_amp = tc.amp
-    scaler = torch.amp.GradScaler(dist.device.type, enabled=use_amp and dist.device.type == "cuda")
+    opts = Optimizers.build(nets, tc, scale)
+    scaler = torch.amp.GradScaler(dist.device.type, enabled=tc.amp and dist.device.type == "cuda")
 
     config = run_config(cfg, scale, dist.world_size, per_frame)
     start_epoch, step, skip = 0, 0, 0
@@ -268,29 +391,22 @@ def train_scale(
         drop_damaged_checkpoints(work_dir)
     distributed.barrier()
     if tc.resume == "auto" and (last := latest_checkpoint(work_dir)) is not None:
-        payload = load_checkpoint(last, modules=nets.modules(), config=config, optimizers=optimizers, scaler=scaler)
+        payload = load_checkpoint(last, modules=nets.modules(), config=config, optimizers=opts.named(), scaler=scaler)
         start_epoch, step, skip = payload["epoch"], payload["step"], payload["extra"].get("batch", 0)
         history = list(payload["extra"].get("history", []))
         last_terms = dict(payload["extra"].get("last", {}))  # the final losses, also when nothing is left to do
         log.info("resuming scale %d from %s (epoch %d, step %d)", scale, last, start_epoch, step)
     elif dist.is_main:
         log.info("scale %d: starting from %s", scale, previous or "random initialisation")
-
-    # DDP wraps what has one forward per backward (G, E); the discriminators judge real and fake in
-    # separate calls (separate batch statistics), so their gradients are averaged by hand
-    generator: torch.nn.Module = nets.generator
-    encoder: torch.nn.Module | None = nets.encoder
     if dist.world_size > 1:
-        generator = DistributedDataParallel(nets.generator, find_unused_parameters=True)
-        if nets.encoder is not None:
-            encoder = DistributedDataParallel(nets.encoder, find_unused_parameters=True)  # frozen with the coarse
+        nets.distribute()
     sampler: DistributedSampler[Any] | None = (
         DistributedSampler(dataset, shuffle=True, seed=tc.seed) if dist.world_size > 1 else None
     )
     schedule = ClipSchedule(sc.start_frames, sc.double_every, sc.max_frames)
 
     def save_step(position: tuple[int, int, int]) -> None:  # (step, epoch to continue, batches of it done)
-        state = (config, nets, optimizers, scaler, position, history, last_terms, tc.keep_checkpoints)
+        state = (config, nets, opts.named(), scaler, position, history, last_terms, tc.keep_checkpoints)
         _save(step_path(work_dir, position[0]), *state)
 
     started = time.perf_counter()
@@ -299,12 +415,9 @@ def train_scale(
         dataset.set_epoch(epoch)
         if sampler is not None:
             sampler.set_epoch(epoch)
-        for group in opt_g.param_groups:
-            group["lr"] = lr_at(lr_g, epoch, sc.epochs, sc.decay_epochs)
-        for group in opt_d.param_groups:
-            group["lr"] = lr_at(lr_d, epoch, sc.epochs, sc.decay_epochs)
+        opts.decay(epoch, sc)
         frozen = scale > 0 and epoch < sc.freeze_coarse_epochs
-        for p in coarse:
+        for p in nets.coarse(scale):
             p.requires_grad_(not frozen)
         loader = DataLoader(
             dataset,
@@ -332,77 +445,28 @@ def train_scale(
             from_labels = random.Random(tc.seed * 1_000_003 + step).random() < tc.from_labels_prob
             given = 0 if from_labels or per_frame else context
             clip = ClipBatch(batch["label"], batch["image"], batch["flow"], batch["flow_valid"], given)
-            with autocast(dist.device, use_amp):
-                # E sees the real frames (also on label-only steps): at test time the feature bank stands in
-                features = encoder(clip.image, batch["instance"]) if encoder is not None else None
-                out = generator(
-                    clip.label,
-                    prev_fakes=clip.image[:, :context] if given else None,
-                    features=features,
-                    n_frames_backprop=tc.n_frames_backprop,
-                    per_frame=per_frame,
-                )
-            # the reference's order: G is updated, then the Ds, both judged by the Ds of this step
-            for p in d_params:
-                p.requires_grad_(False)
-            with autocast(dist.device, use_amp):
-                g_terms = objective.generator(clip, out, nets.image_d, nets.video_d)
-                g_loss = sum(g_terms.values(), torch.zeros((), device=dist.device))
-            _check_finite(g_terms, scale, step + 1, where)
-            opt_g.zero_grad(set_to_none=True)
-            scaler.scale(g_loss).backward()
-            scaler.unscale_(opt_g)
-            g_norm = _grad_norm(trained_g, "generator", scale, step + 1, where)
-            scaler.step(opt_g)
-            for p in d_params:
-                p.requires_grad_(True)
-            detached = {k: v.detach() for k, v in out.items() if k in ("fake", "hallucinated")}
-            with autocast(dist.device, use_amp):
-                d_terms = objective.discriminator(clip, detached, nets.image_d, nets.video_d)
-                d_loss = sum(d_terms.values(), torch.zeros((), device=dist.device))
-            _check_finite(d_terms, scale, step + 1, where)
-            for opt in optimizers.values():
-                if opt is not opt_g:
-                    opt.zero_grad(set_to_none=True)
-            scaler.scale(d_loss).backward()
-            distributed.average_gradients(d_params)
-            for name, opt in optimizers.items():
-                if name != "g":
-                    scaler.unscale_(opt)
-            d_norm = _grad_norm(d_params, "discriminators", scale, step + 1, where)
-            for name, opt in optimizers.items():
-                if name != "g":
-                    scaler.step(opt)
-            scaler.update()
-            if nets.generator_ema is not None:
-                update_ema(nets.generator_ema, nets.generator, tc.ema_decay)
-            if nets.encoder_ema is not None and nets.encoder is not None:
-                update_ema(nets.encoder_ema, nets.encoder, tc.ema_decay)
+            result = train_step(
+                nets, opts, objective, clip, batch["instance"], tc, scaler, (scale, step + 1, where), per_frame
+            )
             step += 1
             last_terms = {
-                **{f"loss/{k}": float(v.detach()) for k, v in {**d_terms, **g_terms}.items()},
-                "loss/d_total": float(d_loss.detach()),
-                "loss/g_total": float(g_loss.detach()),
-                "grad_norm/generator": g_norm,
-                "grad_norm/discriminators": d_norm,
-                "lr/generator": opt_g.param_groups[0]["lr"],
+                **{f"loss/{k}": float(v.detach()) for k, v in {**result.d_terms, **result.g_terms}.items()},
+                "loss/d_total": float(result.d_loss.detach()),
+                "loss/g_total": float(result.g_loss.detach()),
+                "grad_norm/generator": result.g_norm,
+                "grad_norm/discriminators": result.d_norm,
+                "lr/generator": opts.g.param_groups[0]["lr"],
                 "clip_length": float(batch["image"].shape[1]),
                 "epoch": float(epoch),
             }
             if dist.is_main:
-                bar.set_postfix(g=f"{float(g_loss.detach()):.3f}", d=f"{float(d_loss.detach()):.3f}")
+                bar.set_postfix(g=f"{last_terms['loss/g_total']:.3f}", d=f"{last_terms['loss/d_total']:.3f}")
                 if step % tc.log_every == 0 or step == 1:
                     log_metrics(last_terms, step)
                     history.append({"step": step, **last_terms})
                 if step % tc.sample_every == 0 or step == 1:
-                    log_sample(
-                        {
-                            "real": clip.image[0, given:],
-                            "label": clip.label[0, given:],
-                            **{k: v[0].detach() for k, v in out.items() if k in ("fake", "flow", "occlusion_mask")},
-                        },
-                        step,
-                    )
+                    shown = {k: v[0].detach() for k, v in result.out.items() if k in ("fake", "flow", "occlusion_mask")}
+                    log_sample({"real": clip.image[0, given:], "label": clip.label[0, given:], **shown}, step)
                 if step % tc.checkpoint_every == 0:
                     save_step((step, epoch, index + 1))
         if dist.is_main:
@@ -450,14 +514,30 @@ def loss_weights(cfg: Config) -> LossWeights:
     )
 
 
-def _check_finite(terms: Mapping[str, torch.Tensor], scale: int, step: int, where: str) -> None:
-    """A non-finite loss stops training with the step, the term(s) and the clip that produced them."""
+def _total(terms: Mapping[str, torch.Tensor], where: tuple[int, int, str]) -> torch.Tensor:
+    """The sum of a step's loss terms; a non-finite term stops training with the step, the term(s) and the clip."""
     bad = {k: float(v.detach()) for k, v in terms.items() if not torch.isfinite(v.detach()).all()}
     if bad:
+        scale, step, clip = where
         raise FloatingPointError(
-            f"scale {scale} step {step}: non-finite loss term(s) {bad} on {where}; lower train.lr, check that "
+            f"scale {scale} step {step}: non-finite loss term(s) {bad} on {clip}; lower train.lr, check that "
             "clip's frames, maps and flow, or set train.amp false if mixed precision is on"
         )
+    device = next(iter(terms.values())).device
+    return sum(terms.values(), torch.zeros((), device=device))
+
+
+@contextlib.contextmanager
+def _frozen(modules: list[torch.nn.Module]) -> Iterator[None]:
+    """``modules`` take no gradient inside (the discriminators while G's loss is built)."""
+    params = [p for m in modules for p in m.parameters()]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
 def _check_videos(dataset: ClipDataset, context: int, multiple: int, scale: int) -> None:
@@ -476,7 +556,9 @@ def _check_videos(dataset: ClipDataset, context: int, multiple: int, scale: int)
             )
 
 
-def _for_generation(nets: Networks, dataset: ClipDataset, factor: int, tc: Any, device: torch.device) -> dict[str, Any]:
+def _for_generation(
+    nets: Networks, dataset: ClipDataset, factor: int, tc: TrainConfig, device: torch.device
+) -> dict[str, Any]:
     """What the model file adds for generation: which weights it uses, re-estimated batch-norm statistics
     of the averaged networks (one more epoch of ``dataset``'s clips, generated from labels) and E's feature bank."""
     generator, encoder, weights = nets.generation_weights()
@@ -505,14 +587,15 @@ def _for_generation(nets: Networks, dataset: ClipDataset, factor: int, tc: Any, 
     return extra
 
 
-def _grad_norm(params: list[torch.nn.Parameter], what: str, scale: int, step: int, where: str) -> float:
+def _grad_norm(params: list[torch.nn.Parameter], what: str, where: tuple[int, int, str]) -> float:
     """Gradient norm of ``params``; a non-finite one (an exploding or NaN gradient) stops training, named."""
     grads = [p.grad.detach().float().norm() for p in params if p.grad is not None]
     norm = float(torch.stack(grads).norm()) if grads else 0.0
     if not math.isfinite(norm):
+        scale, step, clip = where
         raise FloatingPointError(
             f"scale {scale} step {step}: the {what}' gradient norm is {norm} (exploding or NaN gradient) on "
-            f"{where}; lower train.lr, or set train.amp false if mixed precision is on"
+            f"{clip}; lower train.lr, or set train.amp false if mixed precision is on"
         )
     return norm
 

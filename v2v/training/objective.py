@@ -69,10 +69,26 @@ class ClipBatch:
         """Frames the generator produced."""
         return slice(self.context, None)
 
+    def given_frames(self) -> torch.Tensor | None:
+        """The real frames given to the generator as its previous frames (None when it started from labels)."""
+        return self.image[:, : self.context] if self.context else None
+
     @property
     def first_temporal(self) -> int:
         """First frame with a previous frame (temporal terms start here): ``context``, or 1 without context."""
         return max(self.context, 1)
+
+    def real_from_first_temporal(self, sequence: torch.Tensor) -> torch.Tensor:
+        """Frames :attr:`first_temporal`..T-1 of a whole-clip tensor (real frames, flows, confidences)."""
+        return sequence[:, self.first_temporal :]
+
+    def generated_from_first_temporal(self, generated: torch.Tensor) -> torch.Tensor:
+        """The same frames of a generator output (which starts at frame ``context``)."""
+        return generated[:, self.first_temporal - self.context :]
+
+    def real_previous(self) -> torch.Tensor:
+        """Real frame t-1 of every frame from :attr:`first_temporal` on."""
+        return self.image[:, self.first_temporal - 1 : -1]
 
     def previous_fakes(self, fake: torch.Tensor) -> torch.Tensor:
         """Frame t-1 of every generated frame from :attr:`first_temporal` on (a real context frame for the first)."""
@@ -176,17 +192,16 @@ class Vid2VidObjective:
                 v_real = _detached(video_d(real_frames, flows, s))
             v_fake = video_d(fake_frames, flows, s)
             _accumulate(terms, {**self.video_gan.generator(v_fake), **self.video_feat(v_fake, v_real)})
-        first = batch.first_temporal
-        if self.temporal and batch.image.shape[1] > first:
-            k = first - batch.context  # index of frame `first` among the generated ones
-            target, conf = batch.flow[:, first:], batch.flow_valid[:, first:]
-            real_prev = batch.image[:, first - 1 : -1]
+        if self.temporal and batch.image.shape[1] > batch.first_temporal:  # frames with a previous frame
+            truth, conf = batch.real_from_first_temporal(batch.flow), batch.real_from_first_temporal(batch.flow_valid)
             if self.flow:
-                terms.update(self.flow_loss(out["flow"][:, k:], target, conf, real_prev, batch.image[:, first:]))
-            fake_prev = batch.previous_fakes(fake)
-            terms.update(self.warp_loss(fake[:, k:], fake_prev.detach(), target, conf))
+                flow = batch.generated_from_first_temporal(out["flow"])
+                real = batch.real_from_first_temporal(batch.image)
+                terms.update(self.flow_loss(flow, truth, conf, batch.real_previous(), real))
+            fake_prev = batch.previous_fakes(fake).detach()
+            terms.update(self.warp_loss(batch.generated_from_first_temporal(fake), fake_prev, truth, conf))
             if self.flow and self.weights.mask > 0 and batch.context == 0:
-                terms.update(self.mask_loss(out["occlusion_mask"][:, k:], conf))
+                terms.update(self.mask_loss(batch.generated_from_first_temporal(out["occlusion_mask"]), conf))
         return terms
 
 
