@@ -51,7 +51,7 @@ def test_ab_between_two_mlflow_runs(tmp_path: Path) -> None:
     import mlflow
 
     from v2v.eval.scoring import VideoScores
-    from v2v.stages.evaluate import per_frame_csv
+    from v2v.eval.summary import per_frame_csv
 
     run_ids = []
     mlflow.set_experiment("cli-ab")

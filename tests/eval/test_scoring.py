@@ -8,8 +8,8 @@ import torch
 
 from v2v.eval.features import FeatureNet
 from v2v.eval.scoring import REAL, FeatureCache, Scorer, VideoScores, ab_preferences, distances, segment_means
+from v2v.eval.summary import per_frame_csv
 from v2v.io.weights import WeightsInfo
-from v2v.stages.evaluate import per_frame_csv
 
 
 class MeanColour(torch.nn.Module):

@@ -9,13 +9,18 @@ reference's inter-ocular distance (outer eye corners), the usual normalised mean
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from v2v.maps.face import inter_ocular
+from v2v.io.frames import frame_paths
+from v2v.io.maps import read_rgb
+from v2v.maps.face import LANDMARKS_FILE, FaceLandmarker, from_json, inter_ocular
+from v2v.paths import ProjectPaths
 
 
 def landmark_consistency(
@@ -88,3 +93,23 @@ def pooled(results: Sequence[dict[str, Any]]) -> dict[str, float]:
         "landmark_detected": detected / frames if frames > 0 else math.nan,
         "landmark_frames": int(frames),
     }
+
+
+def score_landmarks(
+    landmarker: FaceLandmarker,  # the face stage's detector + predictor
+    paths: ProjectPaths,  # project locations
+    video: Any,  # the test video's entry
+    frames: int,  # frames evaluated
+    generated: dict[str, Path],  # system → folder of its NNNNNN.png frames
+) -> dict[str, dict[str, Any]]:
+    """Landmark consistency of each system and of the real frames against the landmarks the sketches were drawn from."""
+    record = paths.face_maps / video.video_id / LANDMARKS_FILE
+    if not record.is_file():
+        raise FileNotFoundError(f"{record}: missing; run the face stage (dvc repro face)")
+    reference = from_json(json.loads(record.read_text(encoding="utf-8")))[:frames]
+    real = (read_rgb(p) for p in frame_paths(paths.frames / video.video_id)[:frames])
+    out = {"real": landmark_consistency(landmarker, real, reference)}
+    for system, folder in generated.items():
+        fakes = (read_rgb(folder / f"{t:06d}.png") for t in range(frames))
+        out[system] = landmark_consistency(landmarker, fakes, reference)
+    return out

@@ -21,14 +21,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import torch
+from tqdm import tqdm
 
+import v2v.maps.ground_truth as ground_truth
+from v2v.config import SegmentConfig
 from v2v.data.labels import BY_NAME
+from v2v.io.atomic import atomic_dir, write_json
+from v2v.io.frames import META_FILE
+from v2v.io.maps import write_instance, write_label
 from v2v.io.weights import WeightsError, WeightsInfo, build_torchvision_detector, file_sha256
+from v2v.maps.frames import batches, open_video, read_frame
+from v2v.maps.tracking import InstanceTracker
 
 RGB = npt.NDArray[np.uint8]
 
@@ -295,3 +304,77 @@ def detectron2_inputs(frames: Sequence[RGB], cfg: Any, device: torch.device) -> 
         tensor = torch.as_tensor(np.ascontiguousarray(resized).transpose(2, 0, 1)).to(device)
         inputs.append({"image": tensor, "height": rgb.shape[0], "width": rgb.shape[1]})
     return inputs
+
+
+def segment_video(
+    frames_root: Path,  # data/frames
+    video_id: str,  # which video
+    dest: Path,  # its output folder (replaced atomically)
+    sc: SegmentConfig,  # settings
+    recorded: dict[str, Any],  # the settings that decide the maps, for meta.json
+    truth_root: Path,  # ground_truth backend: folder of <video_id>/ truth
+    model: TorchvisionSegmenter | Detectron2Segmenter | None,  # learned backend (None for ground_truth)
+    fingerprint_value: str,  # recorded in meta.json
+) -> dict[str, Any]:
+    """Segment one video into ``dest``; returns its ``meta.json`` content."""
+    meta, files = open_video(frames_root, video_id)
+    h, w = meta["height"], meta["width"]
+    instances: set[int] = set()
+    detections = 0
+    labels_seen: set[int] = set()
+    with atomic_dir(dest) as tmp:
+        bar = tqdm(total=len(files), desc=f"segment {video_id}", unit="frame", leave=False)
+        if model is None:
+            folder = ground_truth.truth_folder(truth_root, video_id, "segment")
+            for i in range(len(files)):
+                label, instance = ground_truth.segmentation(folder, meta, i)
+                if label.shape != (h, w):
+                    raise ValueError(f"{folder}: truth maps give {label.shape}, frames are {(h, w)}")
+                _write(tmp, i, label, instance, instances, labels_seen)
+                bar.update()
+            info: dict[str, Any] = {
+                "backend": "ground_truth",
+                "truth": f"{sc.ground_truth_dir}/{video_id}",
+                "weights": None,
+            }
+        else:
+            tracker = InstanceTracker(iou_threshold=sc.track_iou, max_gap=sc.track_max_gap)
+            i = 0
+            for chunk in batches(files, sc.batch_size):
+                frames = [read_frame(p, meta) for p in chunk]
+                for det in model(frames):
+                    ids = tracker.update(det.classes, det.masks)
+                    label, instance = compose(det, ids, h, w)
+                    detections += len(ids)
+                    _write(tmp, i, label, instance, instances, labels_seen)
+                    i += 1
+                    bar.update()
+            info = model.info()
+        bar.close()
+        out = {
+            "video_id": video_id,
+            "num_frames": len(files),
+            "width": w,
+            "height": h,
+            "frame_pattern": "%06d.png",
+            "label_dir": "label",
+            "instance_dir": "instance",
+            "instance_encoding": "class_id*1000+k for things (k tracked through the clip), class_id for stuff",
+            **info,
+            "settings": recorded,
+            "labels_present": sorted(labels_seen),
+            "instances": len(instances),
+            "detections": detections,
+            "fingerprint": fingerprint_value,
+        }
+        write_json(tmp / META_FILE, out)
+    return out
+
+
+def _write(
+    folder: Path, i: int, label: np.ndarray, instance: np.ndarray, instances: set[int], labels_seen: set[int]
+) -> None:
+    write_label(folder / "label" / f"{i:06d}.png", label)
+    write_instance(folder / "instance" / f"{i:06d}.png", instance)
+    instances.update(int(v) for v in np.unique(instance) if v >= 1000)
+    labels_seen.update(int(v) for v in np.unique(label))

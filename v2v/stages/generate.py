@@ -17,24 +17,18 @@ use seed 0.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 from tqdm import tqdm
 
 from v2v.config import Config
 from v2v.data.clips import ClipDataset, VideoEntry
 from v2v.data.labels import BY_NAME
-from v2v.generation.pictures import condition_to_rgb, to_rgb
-from v2v.generation.synthesis import APPEARANCE_SEED, SynthesisModel, generate_stream, load_model, video_inputs
+from v2v.generation.results import synthesise_video
+from v2v.generation.synthesis import APPEARANCE_SEED, load_model
 from v2v.io.atomic import atomic_dir, remove_stale_temporaries, write_json
-from v2v.io.maps import read_rgb, write_rgb
-from v2v.io.video import write_video
 from v2v.ops.device import amp_dtype, resolve_device
 from v2v.paths import ProjectPaths
 from v2v.stages.common import stage_main
@@ -129,64 +123,6 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
                 )
         log.info("generate: %d videos, %d frames in %.1f s", len(dataset.videos), total, seconds)
     return metrics
-
-
-def synthesise_video(
-    model: SynthesisModel,
-    dataset: ClipDataset,
-    manipulated: ClipDataset | None,
-    video: VideoEntry,
-    frames: int,
-    fps: float,
-    task: str,
-    out: Path,
-    codec: Any,
-    continue_from: int = 0,  # future-frame demo: real frames given before generation continues (0: none)
-    seeds: tuple[int, ...] = (),  # multimodal demo: one multimodal_seed<k>.mp4 per seed (feature-bank models)
-    remaps: Mapping[int, int] | None = None,  # the manipulation's class remaps (for the features' classes)
-    amp: bool = False,  # mixed-precision synthesis (generate.amp)
-) -> list[np.ndarray]:
-    """Write one video's results into ``out``; returns three preview rows (condition | real | fake).
-
-    Frames go to disk as they are generated and the videos are encoded from there, so memory does
-    not depend on the video's length.
-    """
-    device = next(model.generator.parameters()).device
-    stream_of = functools.partial(generate_stream, model.generator, device=device, amp=amp)
-    labels, features = video_inputs(model, dataset, video, frames)
-    for t, result in enumerate(
-        tqdm(
-            stream_of(labels, features=features),
-            total=frames,
-            desc=video.video_id,
-            leave=False,
-        )
-    ):
-        write_rgb(out / "frames" / f"{t:06d}.png", to_rgb(result["fake"]))
-    fake_files = [out / "frames" / f"{t:06d}.png" for t in range(frames)]
-    write_video(out / "fake.mp4", (read_rgb(f) for f in fake_files), fps=fps, codec=codec)
-
-    def compare(t: int) -> np.ndarray:
-        clip = dataset.load_clip(video, t, 1)
-        parts = [condition_to_rgb(clip["label"][0], task), to_rgb(clip["image"][0]), read_rgb(fake_files[t])]
-        return np.concatenate(parts, axis=1)
-
-    write_video(out / "compare.mp4", (compare(t) for t in range(frames)), fps=fps, codec=codec)
-    if manipulated is not None:
-        labels, features = video_inputs(model, manipulated, video, frames, class_map=remaps)
-        stream = stream_of(labels, features=features)
-        write_video(out / "manipulated.mp4", (to_rgb(o["fake"]) for o in stream), fps=fps, codec=codec)
-    if 0 < continue_from < frames:
-        real = [dataset.load_clip(video, t, 1)["image"][0] for t in range(continue_from)]
-        labels, features = video_inputs(model, dataset, video, frames)
-        stream = stream_of(labels, first_frames=real, features=features)
-        seeded = [to_rgb(f) for f in real]
-        write_video(out / "continue.mp4", (*seeded, *(to_rgb(o["fake"]) for o in stream)), fps=fps, codec=codec)
-    for seed in seeds:
-        labels, features = video_inputs(model, dataset, video, frames, seed=seed)
-        stream = stream_of(labels, features=features)
-        write_video(out / f"multimodal_seed{seed}.mp4", (to_rgb(o["fake"]) for o in stream), fps=fps, codec=codec)
-    return [compare(t) for t in sorted({0, frames // 2, frames - 1})]
 
 
 def _video_fps(paths: ProjectPaths, video: VideoEntry) -> float:
