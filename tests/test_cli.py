@@ -28,6 +28,9 @@ def test_params_check_and_list(tmp_path: Path) -> None:
     bad = runner.invoke(app, ["params", "--root", str(tmp_path)])
     assert bad.exit_code == 1
     assert "extract.jpeg_quality: expected a number in [1, 100], got 200" in bad.output
+    (tmp_path / "params.yaml").write_text("extract:\n  jpeg_quality: 90\n")
+    partial = runner.invoke(app, ["params", "--root", str(tmp_path)])  # never silently: the missing sections named
+    assert partial.exit_code == 0 and "the shipped defaults apply: sample, segment," in partial.output
     listing = runner.invoke(app, ["params", "--list"])
     assert "extract.fps" in listing.output and "target frame rate" in listing.output
 

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Annotated, Literal, cast
 
 import typer
+import yaml
 
-from v2v.config import ConfigError, describe, load_config, params_file
+from v2v.config import ConfigError, describe, load_config, params_file, to_dict
 from v2v.io.atomic import write_text
 from v2v.paths import ProjectPaths
 from v2v.stages import STAGES, get_stage
@@ -82,7 +83,10 @@ def params_command(
         write_text(write, params_file(cfg, f"made by `v2v params --profile {path} --write {write}`"))
         typer.echo(f"wrote {write} (v2v's defaults with {path}'s changes)")
         return
-    typer.echo(f"{path}: ok")
+    given = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    missing = [name for name in to_dict(cfg) if name not in given]
+    note = f" (not given, so the shipped defaults apply: {', '.join(missing)})" if missing else ""
+    typer.echo(f"{path}: ok{note}")
 
 
 @app.command("pipeline")

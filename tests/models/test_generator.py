@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from v2v.models.generator import Vid2VidGenerator, load_coarser_scales
-from v2v.models.inputs import condition_maps
 from v2v.models.layers import count_parameters
 from v2v.models.presets import ModelPreset, build_generator, resolve_preset
 
@@ -206,23 +205,6 @@ def test_reference_generator_matches_the_official_parameter_count() -> None:
     assert abs(fg - 46e6) / 46e6 < 0.01, fg
     # local enhancers are small (ngf/2^s, one downsampling, 3 ResBlocks)
     assert count_parameters(gen.scales[1]) < 5e6 and count_parameters(gen.scales[2]) < count_parameters(gen.scales[1])
-
-
-def test_condition_maps_are_one_hot_plus_instance_boundaries() -> None:
-    label = torch.zeros(1, 2, 6, 8, dtype=torch.int64)
-    label[..., 2:5, 3:6] = 4
-    instance = label * 1000
-    maps = condition_maps(label, instance, 6)
-    assert maps.shape == (1, 2, 7, 6, 8)
-    torch.testing.assert_close(maps[:, :, :6].sum(2), torch.ones(1, 2, 6, 8))
-    assert maps[0, 0, 4, 3, 4] == 1 and maps[0, 0, 0, 3, 4] == 0
-    boundary = maps[0, 0, 6]
-    assert boundary[3, 4] == 0  # inside the object
-    assert boundary[2, 4] == 1 and boundary[1, 4] == 1  # both sides of the top edge
-    assert boundary[0, 0] == 0
-    assert condition_maps(label, None, 6).shape == (1, 2, 6, 6, 8)
-    with pytest.raises(ValueError, match="label ids"):
-        condition_maps(label, instance, 4)
 
 
 def test_without_flow_every_frame_is_hallucinated_and_no_flow_branch_is_built(preset: ModelPreset) -> None:

@@ -1,11 +1,10 @@
-"""Generator/discriminator condition maps: one-hot semantic labels plus the instance-boundary channel."""
+"""Generator/discriminator condition maps of the label tasks: one-hot semantic labels plus the
+instance-boundary channel (the data side builds them; the networks only read them)."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-
-from v2v.models.layers import assert_shape
 
 
 def instance_boundaries(instance: torch.Tensor) -> torch.Tensor:
@@ -33,5 +32,6 @@ def condition_maps(
     maps = F.one_hot(label.long(), num_classes).permute(0, 1, 4, 2, 3).float()
     if instance is None:
         return maps
-    assert_shape(instance, [b, t, h, w], "instance")
+    if tuple(instance.shape) != (b, t, h, w):
+        raise ValueError(f"instance: expected shape {(b, t, h, w)} like the labels, got {tuple(instance.shape)}")
     return torch.cat([maps, instance_boundaries(instance).unsqueeze(2)], dim=2)
