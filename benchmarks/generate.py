@@ -19,7 +19,7 @@ import json, resource, sys, time
 import torch
 from v2v.generation.synthesis import generate_stream
 from v2v.models.presets import build_generator, resolve_preset
-from v2v.models.inputs import condition_maps
+from v2v.data.conditions import condition_maps
 torch.set_num_threads(2)
 preset, width, height, frames = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 p = resolve_preset(preset, label_classes=35, instance_boundary=True)
