@@ -74,3 +74,9 @@ def test_ab_between_two_mlflow_runs(tmp_path: Path) -> None:
         pass
     missing = runner.invoke(app, ["ab", run_ids[0], empty.info.run_id])
     assert missing.exit_code == 1 and "no report/evaluate_frames.csv" in missing.output
+
+
+def test_pipeline_options_offer_their_choices() -> None:
+    bad = runner.invoke(app, ["pipeline", "--driver", "nope"])
+    assert bad.exit_code == 2 and "'dvc'" in bad.output and "'direct'" in bad.output
+    assert "<dvc|direct>" in runner.invoke(app, ["pipeline", "--help"]).output

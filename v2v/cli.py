@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal, cast
 
@@ -24,6 +25,18 @@ app = typer.Typer(
 )
 
 RootOption = Annotated[Path, typer.Option("--root", help="project folder (holds params.yaml and dvc.yaml)")]
+
+
+class Driver(StrEnum):
+    dvc = "dvc"
+    direct = "direct"
+
+
+class Fanout(StrEnum):
+    none = "none"
+    dask = "dask"
+
+
 ParamsOption = Annotated[Path | None, typer.Option("--params", help="params file (default: ROOT/params.yaml)")]
 
 
@@ -94,11 +107,11 @@ def pipeline_command(
     root: RootOption = Path("."),
     stage: Annotated[list[str] | None, typer.Option("--stage", help="run only these stages (repeatable)")] = None,
     driver: Annotated[
-        str, typer.Option(help="'dvc' (dvc repro per stage, skips up-to-date ones) or 'direct' (call the stages)")
-    ] = "dvc",
+        Driver, typer.Option(help="dvc: dvc repro per stage (skips up-to-date ones); direct: call the stages")
+    ] = Driver.dvc,
     fanout: Annotated[
-        str | None,
-        typer.Option(help="'dask': extract's per-video work as tasks on Dask; 'none'; default orchestrate.fanout"),
+        Fanout | None,
+        typer.Option(help="dask: extract's per-video work as tasks on Dask; none; default: orchestrate.fanout"),
     ] = None,
 ) -> None:
     """Run the pipeline as a Prefect flow (no Prefect server needed), grouped under one MLflow run.
@@ -109,17 +122,18 @@ def pipeline_command(
     from pipelines.serve import PrefectApiError, check_prefect_api
 
     configure_logging()
-    if driver not in ("dvc", "direct"):
-        raise typer.BadParameter("expected 'dvc' or 'direct'", param_hint="--driver")
-    if fanout not in (None, "none", "dask"):
-        raise typer.BadParameter("expected 'none' or 'dask'", param_hint="--fanout")
     try:
         check_prefect_api()
     except PrefectApiError as exc:
         typer.echo(f"error: pipeline: {exc}", err=True)
         raise typer.Exit(1) from None
     try:
-        v2v_pipeline(root=str(ProjectPaths.at(root).root), stages=stage or None, driver=driver, fanout=fanout)
+        v2v_pipeline(
+            root=str(ProjectPaths.at(root).root),
+            stages=stage or None,
+            driver=driver.value,
+            fanout=fanout.value if fanout is not None else None,
+        )
     except StageFailed as exc:
         typer.echo(
             f"error: pipeline: {exc}\nFix the cause above and run it again: DVC reruns only what is not up to date "
