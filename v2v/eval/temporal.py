@@ -25,7 +25,10 @@ from v2v.flow.confidence import forward_backward_error
 from v2v.flow.dis import DisFlow, to_gray
 from v2v.ops.warp import warp
 
-FB_ALPHA, FB_BETA = 0.01, 0.5  # forward-backward check (Sundaram et al.): |f + w|^2 < alpha (|f|^2 + |w|^2) + beta
+# The metric's own occlusion test (Sundaram et al.'s forward-backward check, |f + w|^2 < alpha (|f|^2 + |w|^2)
+# + beta), deliberately not flow.fb_*: those tune the training data's confidence, and tuning them must not
+# change what the warping error of a finished model measures.
+FB_ALPHA, FB_BETA = 0.01, 0.5
 
 
 def to_unit(rgb: np.ndarray) -> torch.Tensor:
