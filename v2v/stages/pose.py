@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 import v2v.maps.ground_truth as gt
 import v2v.maps.pose as pose_ops
+import v2v.maps.segmentation  # noqa: F401  (the detectron2 backend's helpers, imported by maps.pose where used)
 import v2v.maps.tracking as instance_tracking
 from v2v.config import Config, PoseConfig, to_dict
 from v2v.data.labels import INSTANCE_DIVISOR, label_id
