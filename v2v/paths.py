@@ -52,6 +52,16 @@ CHECKPOINTS = "checkpoints"  # resumable checkpoints, <stage>/<config hash>/step
 LOCKS = ".v2v/locks"  # one lock file per stage while it runs (a second run of a stage is refused)
 MLFLOW_DIR = "mlruns"  # embedded MLflow store: mlflow.db (SQLite) + artifacts/ beside it
 
+# the stage that writes each per-video folder (and rebuilds a damaged one on its next run)
+WRITERS = {
+    FRAMES: "extract",
+    SEGMENT_MAPS: "segment",
+    EDGE_MAPS: "edges",
+    POSE_MAPS: "pose",
+    FACE_MAPS: "face",
+    FLOW: "flow",
+}
+
 
 @dataclass(frozen=True)
 class ProjectPaths:

@@ -170,10 +170,23 @@ def test_corrupt_png_names_the_path(tmp_path: Path, reader: Reader, content: str
         path.write_bytes(path.read_bytes()[:60])
     else:
         path.write_bytes(b"")
-    with pytest.raises(ValueError, match="cannot decode image") as info:
+    with pytest.raises(ValueError, match="cannot decode this image") as info:
         reader(path)
     assert str(path) in str(info.value)
-    assert "re-run the stage" in str(info.value)
+    assert "re-run the stage" in str(info.value)  # outside a project's stage folders no command is guessed
+
+
+def test_a_damaged_map_names_the_command_that_rebuilds_it(tmp_path: Path) -> None:
+    for folder, stage in [
+        ("data/frames/v", "extract"),
+        ("data/maps/segment/v/label", "segment"),
+        ("data/flow/v", "flow"),
+    ]:
+        path = tmp_path / folder / "000001.png"
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"")
+        with pytest.raises(ValueError, match=rf"000001.png: cannot decode this image.*`dvc repro {stage}`"):
+            read_rgb(path)
 
 
 def test_readers_reject_the_wrong_kind_of_image(tmp_path: Path) -> None:

@@ -36,13 +36,30 @@ def spec(**overrides) -> FrameSpec:
     return FrameSpec(**values)  # type: ignore[arg-type]
 
 
+def shown(frames: list[tuple[float | None, np.ndarray]], src_fps: float, out_fps: float | None) -> list[int]:
+    """The source indices resample() shows, checked against the frames it yields."""
+    out = list(resample(iter(frames), src_fps, out_fps))
+    assert all(int(frame[0]) == j for j, frame in out)
+    return [j for j, _ in out]
+
+
 def test_resample_is_nearest_in_time() -> None:
-    frames = [np.full((1,), i) for i in range(30)]
-    down = [int(f[0]) for f in resample(iter(frames), 30.0, 10.0)]
-    assert down == list(range(0, 30, 3))
-    up = [int(f[0]) for f in resample(iter(frames[:5]), 10.0, 20.0)]
-    assert up == [0, 1, 1, 2, 2, 3, 3, 4, 4]  # ties go to the later frame; nothing past the last one
-    assert [int(f[0]) for f in resample(iter(frames[:4]), 25.0, None)] == [0, 1, 2, 3]
+    frames = [(i / 30, np.full((1,), i)) for i in range(30)]
+    assert shown(frames, 30.0, 10.0) == list(range(0, 30, 3))
+    up = [(i / 10, np.full((1,), i)) for i in range(5)]
+    assert shown(up, 10.0, 20.0) == [0, 1, 1, 2, 2, 3, 3, 4, 4]  # ties go to the later frame; nothing past the last
+    assert shown(frames[:4], 25.0, None) == [0, 1, 2, 3]
+
+
+def test_resample_follows_presentation_times_not_indices() -> None:
+    times = [0.0, 0.1, 0.2, 0.5, 0.6]  # a 0.3 s pause between frames 2 and 3
+    frames = [(t, np.full((1,), i)) for i, t in enumerate(times)]
+    assert shown(frames, 5 / 0.6, 10.0) == [0, 1, 2, 2, 3, 3, 4]  # 0.4 s is nearer 0.5 than 0.2
+    offset = [(t + 7.25, f) for t, f in frames]  # a stream that starts late is measured from its first frame
+    assert shown(offset, 5 / 0.6, 10.0) == [0, 1, 2, 2, 3, 3, 4]
+    unknown = [(None, np.full((1,), i)) for i in range(6)]  # no times, or times that do not increase: nominal rate
+    assert shown(unknown, 30.0, 10.0) == [0, 3]
+    assert shown([(0.0, f) for _, f in unknown], 30.0, 10.0) == [0, 3]
 
 
 def test_resizer_crop_keeps_aspect_and_centres() -> None:
@@ -130,7 +147,7 @@ def test_extract_video_max_frames_and_jpeg(tmp_path: Path, make_video: Callable)
 
 
 def test_geometry_maps_ground_truth_like_frames(tmp_path: Path, make_video: Callable, frames_factory: Callable) -> None:
-    from v2v.io.frames import apply_geometry, source_index
+    from v2v.io.frames import apply_geometry, source_frame
 
     src = make_video(tmp_path / "clip.mp4", num_frames=9, width=160, height=64, fps=30.0)
     meta = extract_video(VideoSource(src, "clip", "train"), tmp_path / "clip", spec(fps=10.0), progress=False)
@@ -138,7 +155,7 @@ def test_geometry_maps_ground_truth_like_frames(tmp_path: Path, make_video: Call
     truth = frames_factory(9, 160, 64)
     files = frame_paths(tmp_path / "clip")
     for i, path in enumerate(files):
-        j = source_index(i, meta["source_fps"], meta["fps"])
+        j = source_frame(meta, i)
         assert j == 3 * i
         want = apply_geometry(truth[j], meta).astype(float)
         got = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB).astype(float)

@@ -15,6 +15,7 @@ from v2v.io.files import MANIFEST_FILE, damaged_files
 from v2v.io.maps import read_label, read_rgb
 from v2v.paths import ProjectPaths
 from v2v.stages import edges, extract, sample, segment
+from v2v.stages.common import StageError
 
 SAMPLE = {"width": 64, "height": 32, "num_frames": 6, "scenes": ["street"], "train_clips_per_scene": 2}
 
@@ -65,3 +66,13 @@ def test_a_damaged_or_missing_map_is_rebuilt(project: ProjectPaths, caplog: pyte
     edge = project.edge_maps / "street_000" / "000001.png"
     edge.unlink()
     assert edges.run(config("edges"), project)["videos_reused"] == 1 and edge.is_file()
+
+
+def test_a_damaged_frame_found_downstream_names_the_command_and_that_command_repairs_it(project: ProjectPaths) -> None:
+    frame = project.frames / "street_001" / "000002.jpg"
+    good = truncate(frame)
+    with pytest.raises(StageError, match=r"street_001: .*000002.jpg: cannot decode this image.*`dvc repro extract`"):
+        edges.run(config("edges"), project)
+    assert extract.run(config(), project)["videos_reused"] == 1  # what `dvc repro extract` runs: it rebuilds street_001
+    assert frame.read_bytes() == good
+    assert edges.run(config("edges"), project)["videos"] == 2

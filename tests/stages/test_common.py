@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from v2v.errors import describe_error
 from v2v.io.checkpoint import CheckpointError
-from v2v.stages.common import describe_error, stage_main
+from v2v.stages.common import stage_main
 
 
 def run_failing(exc: BaseException, root: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -28,7 +29,7 @@ def run_failing(exc: BaseException, root: Path, capsys: pytest.CaptureFixture[st
         (PermissionError(errno.EACCES, "Permission denied", "/data/out"), "/data/out: Permission denied; the folder"),
         (OSError(errno.ENOSPC, "No space left on device", "/data/x.pt"), "/data/x.pt: No space left on device; free"),
         (IsADirectoryError(errno.EISDIR, "Is a directory", "/data/a"), "a file and a folder share this name"),
-        (CheckpointError("/m/model.pt: cannot read this checkpoint"), "CheckpointError: /m/model.pt: cannot read"),
+        (CheckpointError("/m/model.pt: cannot read this checkpoint"), "probe stage: /m/model.pt: cannot read"),
         (ValueError("video v has 2 frames"), "ValueError: video v has 2 frames"),
         (FloatingPointError("scale 0 step 3: non-finite"), "FloatingPointError: scale 0 step 3"),
     ],

@@ -55,7 +55,9 @@ def test_instance_boundaries_are_or_ed_in(project: ProjectPaths) -> None:
 
 def test_corrupt_frame_fails_that_video_only(project: ProjectPaths) -> None:
     (project.frames / "street_000" / "000001.png").write_bytes(b"")
-    with pytest.raises(StageError, match=r"street_000: cannot decode image .*street_000/000001.png"):
+    with pytest.raises(
+        StageError, match=r"street_000: .*street_000/000001.png: cannot decode this image.*`dvc repro extract`"
+    ):
         edges.run(config(), project)
     assert read_meta(project.edge_maps / "pose_000")["num_frames"] == 4
     assert not (project.edge_maps / "street_000").exists()

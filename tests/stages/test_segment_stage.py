@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 from support import small_config
 
 from v2v.config import Config
-from v2v.io.frames import apply_geometry, read_meta, source_index
+from v2v.io.frames import apply_geometry, read_meta
 from v2v.io.maps import read_instance, read_label
 from v2v.paths import ProjectPaths
 from v2v.stages import extract, sample, segment
@@ -60,7 +60,8 @@ def test_ground_truth_follows_resampling_and_resizing(project: ProjectPaths) -> 
     meta = read_meta(project.frames / "street_000")
     assert meta["num_frames"] == 2 and meta["resampled"]
     for i in range(2):
-        j = source_index(i, meta["source_fps"], meta["fps"])
+        j = 3 * i
+        assert meta["source_frames"][i] == j
         truth = read_instance(project.sample_truth / "street_000" / "instance" / f"{j:06d}.png")
         out = read_instance(project.segment_maps / "street_000" / "instance" / f"{i:06d}.png")
         assert out.shape == (32, 32)
@@ -103,7 +104,9 @@ def test_bad_input_fails_clearly_and_keeps_other_videos(project: ProjectPaths) -
     (project.frames / "pose_000" / "000002.png").write_bytes(b"\x89PNG garbage")
     cfg = config(segment={"backend": "torchvision", "weights": "none", "min_size": 32}, extract={"max_frames": 3})
     assert (project.frames / "pose_000" / "000002.png").is_file()
-    with pytest.raises(StageError, match=r"pose_000: cannot decode image .*pose_000/000002.png"):
+    with pytest.raises(
+        StageError, match=r"pose_000: .*pose_000/000002.png: cannot decode this image.*`dvc repro extract`"
+    ):
         segment.run(cfg, project)
     assert read_meta(project.segment_maps / "street_000")["backend"] == "torchvision"  # done despite pose_000
     assert read_meta(project.segment_maps / "pose_000")["backend"] == "ground_truth"  # old output intact

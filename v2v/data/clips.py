@@ -30,6 +30,7 @@ from torch.utils.data import Dataset
 
 from v2v.data.conditions import condition_maps
 from v2v.data.tasks import get_task
+from v2v.errors import repair_advice
 from v2v.flow.io import read_flow_pair
 from v2v.io.frames import frame_paths, read_index, split_problem
 from v2v.io.maps import read_instance, read_label, read_mask, read_rgb
@@ -206,5 +207,5 @@ def _check(path: Any, found: tuple[int, ...], expected: tuple[int, int]) -> None
     if tuple(found) != expected:
         raise ValueError(
             f"{path}: size {found[1]}x{found[0]} does not match the frames ({expected[1]}x{expected[0]}); "
-            "re-run the stage that wrote it (its inputs changed since)"
+            f"its inputs changed since it was written: {repair_advice(path)}"
         )

@@ -33,6 +33,18 @@ DIR_MODE = 0o777 & ~_UMASK
 
 
 @contextlib.contextmanager
+def _creating(path: Path) -> Iterator[None]:
+    """Report a failure to create a temporary next to ``path`` as one about ``path``'s folder (not the temporary's
+    random name, which the user never sees)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno is None:
+            raise
+        raise OSError(exc.errno, f"{exc.strerror} (writing {path.name} there)", str(path.parent)) from None
+
+
+@contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], atomic: bool = True) -> Iterator[Path]:
     """Yield a temporary file path next to ``path``; on success rename it onto ``path``.
 
@@ -46,7 +58,8 @@ def atomic_path(path: str | os.PathLike[str], atomic: bool = True) -> Iterator[P
     if not atomic:
         yield path
         return
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX + path.stem + "-", suffix=path.suffix, dir=path.parent)
+    with _creating(path):
+        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX + path.stem + "-", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -67,7 +80,8 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + path.name + "-", dir=path.parent))
+    with _creating(path):
+        tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + path.name + "-", dir=path.parent))
     os.chmod(tmp, DIR_MODE)
     try:
         yield tmp

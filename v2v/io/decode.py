@@ -5,7 +5,9 @@ decoder; PyAV's wheel ships dav1d). ``decoder="auto"`` tries OpenCV first and re
 was used. Every failure is a :class:`~v2v.io.video.VideoError` that names the file and says what to do.
 
 Frames are ``(H, W, 3) uint8`` arrays, RGB unless ``bgr=True`` is asked for (OpenCV's native order,
-which saves two conversions when frames go straight back to ``cv2.imwrite``).
+which saves two conversions when frames go straight back to ``cv2.imwrite``). :meth:`VideoReader.timed`
+also gives each frame's presentation time in seconds, as the container states it: a variable-frame-rate
+video is resampled by those times, not by frame index.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ class _OpenCVReader:
         if not ok or first is None:
             self.cap.release()
             raise VideoError(path, "OpenCV opened it but decoded no frame")
-        self.first: np.ndarray | None = first
+        self.first: tuple[float | None, np.ndarray] | None = (self._time(), first)
         self.info = VideoInfo(
             width=first.shape[1],
             height=first.shape[0],
@@ -79,7 +81,12 @@ class _OpenCVReader:
             decoder="opencv",
         )
 
-    def frames_bgr(self) -> Iterator[np.ndarray]:
+    def _time(self) -> float | None:
+        """Presentation time of the frame just read (OpenCV reports 0 for every frame when it has none)."""
+        msec = self.cap.get(cv2.CAP_PROP_POS_MSEC)
+        return msec / 1000.0 if msec == msec else None  # NaN: unknown
+
+    def frames_bgr(self) -> Iterator[tuple[float | None, np.ndarray]]:
         if self.first is not None:
             first, self.first = self.first, None
             yield first
@@ -87,7 +94,7 @@ class _OpenCVReader:
             ok, frame = self.cap.read()
             if not ok:
                 return
-            yield frame
+            yield self._time(), frame
 
     def close(self) -> None:
         self.cap.release()
@@ -118,12 +125,12 @@ class _PyAVReader:
             self.close()
             raise VideoError(path, "PyAV found a video stream without a frame size")
 
-    def frames_bgr(self) -> Iterator[np.ndarray]:
+    def frames_bgr(self) -> Iterator[tuple[float | None, np.ndarray]]:
         import av
 
         try:
             for frame in self.container.decode(self.stream):
-                yield frame.to_ndarray(format="bgr24")
+                yield frame.time, frame.to_ndarray(format="bgr24")
         except av.FFmpegError:
             return  # a damaged tail ends the stream; the caller compares counts
 
@@ -161,9 +168,14 @@ class VideoReader:
         self.info = self._reader.info
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        for frame in self._reader.frames_bgr():
+        for _, frame in self.timed():
+            yield frame
+
+    def timed(self) -> Iterator[tuple[float | None, np.ndarray]]:
+        """``(presentation time in seconds or None when the container has none, frame)`` in display order."""
+        for time, frame in self._reader.frames_bgr():
             self.frames_read += 1
-            yield frame if self.bgr else cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            yield time, frame if self.bgr else cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
 
     def check_complete(self) -> None:
         """Raise if decoding stopped well short of the declared frame count (a truncated file)."""

@@ -9,7 +9,6 @@ here, beside nothing that decodes video: a change to the decoder reruns the extr
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +40,15 @@ def read_meta(folder: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def source_index(i: int, src_fps: float, out_fps: float | None) -> int:
-    """Index of the source frame that output frame ``i`` shows (see :func:`resample`)."""
-    if out_fps is None or src_fps <= 0 or abs(out_fps - src_fps) < 1e-6:
-        return i
-    return math.floor(i * src_fps / out_fps + 0.5 + 1e-9)
+def source_frame(meta: dict[str, Any], i: int) -> int:
+    """Index of the source frame that extracted frame ``i`` shows (by presentation time; recorded by extract)."""
+    frames = meta.get("source_frames")
+    if frames is None:
+        raise ValueError(
+            f"frames of {meta.get('video_id')!r}: meta.json lacks source_frames (extracted by an older version); "
+            "delete data/frames and re-run the extract stage"
+        )
+    return int(frames[i])
 
 
 def apply_geometry(image: np.ndarray, meta: dict[str, Any], nearest: bool = False) -> np.ndarray:

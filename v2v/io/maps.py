@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from v2v.errors import DamagedFileError
 from v2v.io.atomic import atomic_path
 
 PathLike = str | os.PathLike[str]
@@ -69,9 +70,7 @@ def _read_decode(path: PathLike, flags: int) -> np.ndarray:
     data = np.frombuffer(path.read_bytes(), dtype=np.uint8)
     image = cv2.imdecode(data, flags) if data.size else None
     if image is None:
-        raise ValueError(
-            f"cannot decode image {path}: the file is corrupt or not an image; re-run the stage that wrote it"
-        )
+        raise DamagedFileError(path, "cannot decode this image: the file is corrupt or not an image")
     return np.asarray(image)
 
 
@@ -179,8 +178,8 @@ def read_flow(path: PathLike) -> npt.NDArray[np.float32]:
     try:
         flow = np.load(path, allow_pickle=False)
     except Exception as exc:
-        raise ValueError(
-            f"cannot read flow {path}: the file is corrupt or not a .npy array ({exc}); re-run the stage that wrote it"
+        raise DamagedFileError(
+            path, f"cannot read this flow map: the file is corrupt or not a .npy array ({exc})"
         ) from exc
     if not isinstance(flow, np.ndarray) or flow.ndim != 3 or flow.shape[2] != 2:
         shape = getattr(flow, "shape", None)

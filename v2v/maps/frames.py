@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from v2v.errors import describe_error
 from v2v.io.atomic import remove_stale_temporaries
 from v2v.io.files import is_up_to_date, write_manifest
 from v2v.io.frames import INDEX_FILE, META_FILE, frame_paths, read_index, read_meta
@@ -118,8 +119,8 @@ def for_each_video(
             result.done.append(meta)
             result.computed_frames += int(meta["num_frames"])
         except errors as exc:
-            log.error("%s: %s", video_id, exc)
-            result.failed.append({"video_id": video_id, "error": str(exc)})
+            log.error("%s: %s", video_id, describe_error(exc))
+            result.failed.append({"video_id": video_id, "error": describe_error(exc)})
     current = set(video_ids)
     for child in out_root.iterdir():
         if child.is_dir() and (child / META_FILE).is_file() and child.name not in current:

@@ -3,7 +3,7 @@
 The synthetic sample (and datasets that ship labels) keep their truth per clip under
 ``<truth_dir>/<clip>/`` with ``label/``, ``instance/`` (PNG per source frame) and
 ``keypoints.json``; the clip name equals the extract stage's ``video_id``. Output frame ``i``
-shows source frame :func:`~v2v.io.frames.source_index`; maps are resized/cropped by
+shows source frame :func:`~v2v.io.frames.source_frame` (by presentation time); maps are resized/cropped by
 :func:`~v2v.io.frames.apply_geometry` with nearest sampling, keypoints by the same
 scale and crop offset (pixel centres at integer coordinates).
 """
@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from v2v.data.labels import INSTANCE_DIVISOR
-from v2v.io.frames import apply_geometry, source_index
+from v2v.io.frames import apply_geometry, source_frame
 from v2v.io.maps import read_instance, read_label
 from v2v.maps.pose import Person
 
@@ -37,20 +37,9 @@ def truth_folder(truth_dir: Path, video_id: str, key: str) -> Path:
     return folder
 
 
-def source_frame(i: int, meta: dict[str, Any]) -> int:
-    """Index of the source (truth) frame that extracted frame ``i`` shows."""
-    missing = [k for k in ("geometry", "source_fps", "source_width", "source_height") if k not in meta]
-    if missing:
-        raise ValueError(
-            f"frames of {meta.get('video_id')!r}: meta.json lacks {', '.join(missing)} (extracted by an older "
-            "version); delete data/frames and re-run the extract stage"
-        )
-    return source_index(i, meta["source_fps"], meta["fps"] if meta.get("resampled") else None)
-
-
 def segmentation(folder: Path, meta: dict[str, Any], i: int) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int32]]:
     """(label, instance) of extracted frame ``i``, mapped like the frames (nearest)."""
-    name = f"{source_frame(i, meta):06d}.png"
+    name = f"{source_frame(meta, i):06d}.png"
     label = apply_geometry(read_label(folder / "label" / name), meta, nearest=True)
     instance = apply_geometry(read_instance(folder / "instance" / name), meta, nearest=True)
     return np.ascontiguousarray(label), np.ascontiguousarray(instance)
@@ -80,7 +69,7 @@ def keypoints(folder: Path, meta: dict[str, Any]) -> list[list[Person]]:
     width, height = meta["width"], meta["height"]
     frames = []
     for i in range(meta["num_frames"]):
-        j = source_frame(i, meta)
+        j = source_frame(meta, i)
         if j >= len(truth):
             raise ValueError(f"{path}: has {len(truth)} frames, frame {i} of the video needs source frame {j}")
         people = []

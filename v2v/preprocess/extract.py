@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import re
@@ -28,10 +29,12 @@ from tqdm import tqdm
 from v2v.io.atomic import atomic_dir, write_json
 from v2v.io.decode import Decoder, VideoReader
 from v2v.io.files import file_sha256, write_manifest
-from v2v.io.frames import META_FILE, source_index
+from v2v.io.frames import META_FILE
 from v2v.io.video import VIDEO_SUFFIXES, VideoError
 
-META_FORMAT = 2  # bump when meta.json or the frames change meaning: older folders are then re-extracted
+log = logging.getLogger(__name__)
+
+META_FORMAT = 3  # bump when meta.json or the frames change meaning: older folders are then re-extracted
 FRAME_DIGITS = 6
 SPLITS = ("train", "test")
 
@@ -193,17 +196,59 @@ class FrameResizer:
         return frame[self.y0 : self.y0 + self.out[1], self.x0 : self.x0 + self.out[0]]
 
 
-def resample(frames: Iterator[np.ndarray], src_fps: float, out_fps: float | None) -> Iterator[np.ndarray]:
-    """Nearest-in-time resampling: output frame i shows the source frame at time i / out_fps.
+TIE = 0.01  # of a source frame interval: timestamps within this of a midpoint count as a tie (to the later frame)
 
-    Lower rates drop frames, higher rates repeat them; ties round up (to the later frame), and
-    ``out_fps=None`` passes frames through.
+
+def resample(
+    frames: Iterator[tuple[float | None, np.ndarray]], src_fps: float, out_fps: float | None
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Nearest-in-time resampling by presentation time: output frame i shows the source frame nearest t0 + i / out_fps.
+
+    ``frames`` are ``(time in seconds, frame)``; a missing or non-increasing time is taken as one nominal
+    interval after the previous frame, so a constant-rate video gives the same frames as by index. Lower
+    rates drop frames, higher rates repeat them, ties go to the later frame, and nothing is shown past the
+    last frame's half interval. Yields ``(source frame index, frame)``; ``out_fps=None`` passes frames through.
     """
+    if out_fps is None:
+        for j, (_, frame) in enumerate(frames):
+            yield j, frame
+        return
+    nominal = 1.0 / src_fps if src_fps > 0 else 1.0 / out_fps
+    tie = TIE * nominal
     wanted = 0  # output index
-    for j, frame in enumerate(frames):
-        while source_index(wanted, src_fps, out_fps) == j:
-            yield frame
+    held: tuple[int, float, np.ndarray] | None = None  # the latest source frame, shown until the next midpoint
+    gap = nominal
+    start = 0.0
+    for j, (time, frame) in enumerate(frames):
+        if held is None:
+            start = time if time is not None else 0.0
+            held = (0, 0.0, frame)
+            continue
+        t = time - start if time is not None else -math.inf
+        if t <= held[1]:
+            t = held[1] + nominal
+        gap = t - held[1]
+        boundary = held[1] + gap / 2 - tie
+        while wanted / out_fps < boundary:
+            yield held[0], held[2]
             wanted += 1
+        held = (j, t, frame)
+    if held is not None:
+        boundary = held[1] + gap / 2 - tie
+        while wanted / out_fps < boundary:
+            yield held[0], held[2]
+            wanted += 1
+
+
+def is_variable_rate(times: list[float | None], fps: float) -> bool:
+    """Whether the frame intervals differ by more than a quarter of the nominal one (container rounding is far less)."""
+    known = [t for t in times if t is not None]
+    if len(known) < 3 or len(known) < len(times) or fps <= 0:
+        return False
+    gaps = np.diff(np.asarray(known, dtype=float))
+    if gaps.min() <= 0:
+        return False  # times that do not increase are not times: resample() spaces such frames nominally
+    return bool(gaps.max() - gaps.min() > 0.25 / fps)
 
 
 def fingerprint(source_sha256: str, spec: FrameSpec, decoder: Decoder, part: tuple[float, float] | None = None) -> str:
@@ -275,7 +320,15 @@ def extract_video(
         with ThreadPoolExecutor(max_workers=writer_threads) as pool:
             futures: list[Future[None]] = []
             stopped = False  # ended before the source did (max_frames or the end of a part)
-            for position, frame in enumerate(resample(iter(video), info.fps, spec.fps)):
+            times: list[float | None] = []
+
+            def timed() -> Iterator[tuple[float | None, np.ndarray]]:
+                for time, frame in video.timed():
+                    times.append(time)
+                    yield time, frame
+
+            source_frames: list[int] = []  # the source frame each written frame shows
+            for position, (j, frame) in enumerate(resample(timed(), info.fps, spec.fps)):
                 if position < first:
                     continue
                 if (spec.max_frames is not None and written >= spec.max_frames) or (
@@ -286,6 +339,7 @@ def extract_video(
                 in_flight.acquire()
                 name = f"{written:0{FRAME_DIGITS}d}.{spec.frame_format}"
                 futures.append(pool.submit(write, tmp / name, np.ascontiguousarray(resize(frame))))
+                source_frames.append(j)
                 written += 1
                 bar.update()
             for future in futures:
@@ -307,6 +361,15 @@ def extract_video(
                 source.path,
                 f"has {written} frame(s) after resampling; vid2vid needs at least 2 (pairs of consecutive frames)",
             )
+        variable = is_variable_rate(times, info.fps)
+        if variable and spec.fps is None:
+            log.warning(
+                "%s: variable frame rate; with extract.fps unset its %d frames are kept as decoded and play at the "
+                "average %.3g fps; set extract.fps to resample it by presentation time",
+                source.path,
+                written,
+                out_fps,
+            )
         meta = {
             "video_id": source.video_id,
             "source": source.path.name,
@@ -320,7 +383,9 @@ def extract_video(
             "codec": info.codec,
             "decoder": info.decoder,
             "fps": out_fps,
-            "resampled": spec.fps is not None and abs(spec.fps - info.fps) >= 1e-6,
+            "resampled": spec.fps is not None and (variable or abs(spec.fps - info.fps) >= 1e-6),
+            "variable_frame_rate": variable,
+            "source_frames": source_frames,  # by presentation time; see resample()
             "geometry": resize.geometry(),
             "width": width,
             "height": height,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import fcntl
 import logging
 import os
@@ -15,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from v2v.config import Config, ConfigError, load_config
+from v2v.errors import describe_error
 from v2v.io.video import VideoError
 from v2v.ops.device import DeviceError
 from v2v.paths import ProjectPaths
@@ -41,22 +41,6 @@ USER_ERRORS = (
     LookupError,
 )
 DEBUG_ENV = "V2V_DEBUG"
-
-
-def describe_error(exc: BaseException) -> str:
-    """One paragraph for an ordinary failure: what happened, to which file, and what to do."""
-    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
-        where = f"{exc.filename}: {exc.strerror}"
-        if isinstance(exc, PermissionError):
-            return f"{where}; the folder or file is not writable/readable by this user: fix its permissions or owner"
-        if exc.errno == errno.ENOSPC:
-            return f"{where}; free disk space (or move the project) and run the stage again"
-        if isinstance(exc, IsADirectoryError | NotADirectoryError):
-            return f"{where}; a file and a folder share this name: move the one that does not belong there"
-        return where
-    text = str(exc).strip() or "(no message)"
-    project = (ConfigError, StageError, VideoError, DeviceError, TrackingError, FileNotFoundError)
-    return text if isinstance(exc, project) else f"{type(exc).__name__}: {text}"
 
 
 def report_error(prefix: str, exc: BaseException) -> None:

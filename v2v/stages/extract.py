@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from v2v.config import Config
+from v2v.errors import describe_error
 from v2v.io.atomic import remove_stale_temporaries, write_json
 from v2v.io.decode import Decoder, check_readable
 from v2v.io.files import file_sha256, is_up_to_date, write_manifest
@@ -88,8 +89,17 @@ def extract_one(
             write_manifest(dest)
         return {"meta": meta, "reused": reused}
     except (VideoError, OSError, ValueError) as exc:
-        log.error("%s", exc)
-        return {"error": {"source": str(source.path), "video_id": source.video_id, "error": str(exc)}}
+        log.error("%s", describe_error(exc))
+        return {"error": {"source": str(source.path), "video_id": source.video_id, "error": describe_error(exc)}}
+
+
+def _failures(failed: list[dict[str, str]], total: int, frames: Path, done: list[dict[str, Any]]) -> StageError:
+    listing = "\n".join(f"  - {f['error']}" for f in failed)
+    others = f"the other videos' frames are in {frames}" if done else "no video was extracted"
+    return StageError(
+        f"{len(failed)} of {total} video(s) could not be extracted ({others}):\n{listing}\n"
+        "Fix or remove these files, or set extract.on_error: skip"
+    )
 
 
 def run(cfg: Config, paths: ProjectPaths, map_videos: MapVideos | None = None) -> dict[str, Any]:
@@ -121,6 +131,8 @@ def run(cfg: Config, paths: ProjectPaths, map_videos: MapVideos | None = None) -
         failed: list[dict[str, str]] = [r["error"] for r in results if "error" in r]
         reused = sum(bool(r.get("reused")) for r in results)
 
+        if not done:  # nothing to index: fail before anything (index, metrics, the previous folders) changes
+            raise _failures(failed, len(sources), paths.frames, done)
         current = {src.video_id for src in sources}
         for child in paths.frames.iterdir():
             if child.is_dir() and (child / META_FILE).is_file() and child.name not in current:
@@ -156,11 +168,7 @@ def run(cfg: Config, paths: ProjectPaths, map_videos: MapVideos | None = None) -
         if problem := split_problem([(m["video_id"], m["split"]) for m in done]):
             log.warning("%s", problem)  # an error where it matters: training (no train video), generation (no test)
         if failed and ex.on_error == "fail":
-            listing = "\n".join(f"  - {f['error']}" for f in failed)
-            raise StageError(
-                f"{len(failed)} of {len(sources)} video(s) could not be extracted (the other videos' frames are "
-                f"in {paths.frames}):\n{listing}\nFix or remove these files, or set extract.on_error: skip"
-            )
+            raise _failures(failed, len(sources), paths.frames, done)
         log.info(
             "extract: %d video(s), %d frames (%d reused, %d failed) in %.1f s",
             len(done),

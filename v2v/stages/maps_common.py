@@ -100,8 +100,9 @@ def finish(
             log.warning("%s: no contact sheet: %s", stage, exc)
     if loop.failed:
         listing = "\n".join(f"  - {f['video_id']}: {f['error']}" for f in loop.failed)
-        raise StageError(
-            f"{len(loop.failed)} video(s) failed in the {stage} stage (the other videos' maps are written):\n{listing}"
+        written = (
+            f"the other {len(loop.done)} video(s)' maps are written" if loop.done else "no video's maps were written"
         )
+        raise StageError(f"{len(loop.failed)} video(s) failed in the {stage} stage ({written}):\n{listing}")
     log.info("%s: %d video(s), %d frames (%d reused) in %.1f s", stage, len(loop.done), frames, loop.reused, seconds)
     return metrics
