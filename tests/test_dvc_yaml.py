@@ -29,6 +29,7 @@ INFRASTRUCTURE = {
     "v2v/viz.py",
     "v2v/io/atomic.py",
     "v2v/io/files.py",  # file hashes (which outputs can be reused), not what is computed
+    "v2v/errors.py",  # how failures read, not what is computed
     "v2v/ops/device.py",  # where a stage computes, not what
     "v2v/stages/__init__.py",
     "v2v/stages/common.py",
