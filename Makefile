@@ -24,7 +24,7 @@ setup: $(STAMP)
 demo: $(STAMP)
 	dvc config core.analytics false
 	dvc repro
-	dvc metrics show
+	$(BIN)/v2v summary
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

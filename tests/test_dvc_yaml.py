@@ -93,8 +93,18 @@ def test_outputs_are_the_paths_module_locations() -> None:
     named = {v for k, v in vars(paths_module).items() if k.isupper() and isinstance(v, str)}
     outs = [o for spec in STAGE_SPECS.values() for o in spec.outs]
     assert len(outs) == len(set(outs)), "two stages write the same output"
+    timing = paths_module.TIMING + "/"
+    metrics = [o for o in outs if o.startswith("metrics/") and not o.startswith(timing)]
     for out in outs:
+        if out.startswith(timing):  # each stage's timing file, beside its metrics file
+            assert out.replace("timing/", "") in metrics, f"dvc.yaml output {out!r} has no metrics file beside it"
+            continue
         assert out in named, f"dvc.yaml output {out!r} is not named in v2v/paths.py"
     data_paths = {v for v in named if v.startswith(("data/", "metrics/"))}
     for path in data_paths:
-        assert any(path == o or path.startswith(o + "/") for o in outs), f"v2v/paths.py {path!r} is no stage's output"
+        assert any(path == o or path.startswith(o + "/") or o.startswith(path + "/") for o in outs), (
+            f"v2v/paths.py {path!r} is no stage's output"
+        )
+    with_metrics = {name for name, spec in STAGE_SPECS.items() if set(spec.outs) & set(metrics)}
+    with_timing = {name for name, spec in STAGE_SPECS.items() if any(o.startswith(timing) for o in spec.outs)}
+    assert with_metrics == with_timing, "every stage with metrics writes its timing file too"

@@ -146,6 +146,17 @@ def pipeline_command(
         raise typer.Exit(1) from None
 
 
+@app.command("summary")
+def summary_command(root: RootOption = Path(".")) -> None:
+    """A short summary of the last run (quality per system, training, stage seconds) that fits 120 columns.
+
+    Example: `v2v summary` (`make demo` ends with it)
+    """
+    from v2v.summary import summary
+
+    typer.echo(summary(ProjectPaths.at(root)), nl=False)
+
+
 @app.command("ui")
 def ui_command(
     root: RootOption = Path("."),

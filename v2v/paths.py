@@ -47,6 +47,7 @@ SEGMENTER_METRICS = "metrics/segmenter.json"  # segmenter: DVC metrics (its mIoU
 EVALUATION = "evaluation"  # evaluate stage: report.html, <video_id>/baseline.mp4, per-video metrics
 EVALUATE_METRICS = "metrics/evaluate.json"  # evaluate stage: DVC metrics (FID, video FDs, temporal, preferences)
 EVALUATE_PLOTS = "plots/evaluate_frames.csv"  # evaluate stage: DVC plots (per-frame metrics of every system)
+TIMING = "metrics/timing"  # every stage with metrics: <stage>.json, its durations and throughput (not DVC metrics)
 EVAL_CACHE = "cache/eval"  # real-video feature statistics, per dataset hash and feature network (not DVC)
 CHECKPOINTS = "checkpoints"  # resumable checkpoints, <stage>/<config hash>/step_*.pt (not a DVC output)
 LOCKS = ".v2v/locks"  # one lock file per stage while it runs (a second run of a stage is refused)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import errno
+import json
 from pathlib import Path
 
 import pytest
 
 from v2v.errors import describe_error
 from v2v.io.checkpoint import CheckpointError
-from v2v.stages.common import stage_main
+from v2v.stages.common import stage_main, write_metrics
 
 
 def run_failing(exc: BaseException, root: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -65,3 +66,22 @@ def test_messages_of_the_projects_own_errors_are_kept_as_written() -> None:
     assert describe_error(FileNotFoundError("data/frames/index.json: missing; run the extract stage")) == (
         "data/frames/index.json: missing; run the extract stage"
     )
+
+
+def test_durations_and_throughput_go_beside_the_metrics_not_into_them(tmp_path: Path) -> None:
+    """`dvc metrics diff` of two runs then compares results, not how busy the machine was."""
+    metrics = {
+        "frames": 8,
+        "seconds": 1.5,
+        "frames_per_second": 5.3,
+        "epe": 0.2,
+        "per_video": {"a": {"epe": 0.1, "pairs_per_second": 9.0}},
+    }
+    write_metrics(tmp_path / "metrics" / "flow.json", metrics)
+    assert json.loads((tmp_path / "metrics" / "flow.json").read_text()) == {
+        "frames": 8,
+        "epe": 0.2,
+        "per_video": {"a": {"epe": 0.1}},
+    }
+    timing = json.loads((tmp_path / "metrics" / "timing" / "flow.json").read_text())
+    assert timing == {"seconds": 1.5, "frames_per_second": 5.3, "per_video": {"a": {"pairs_per_second": 9.0}}}

@@ -11,10 +11,12 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from v2v.config import Config, ConfigError, load_config
 from v2v.errors import describe_error
+from v2v.io.atomic import write_json
 from v2v.io.video import VideoError
 from v2v.ops.device import DeviceError
 from v2v.paths import ProjectPaths
@@ -41,6 +43,41 @@ USER_ERRORS = (
     LookupError,
 )
 DEBUG_ENV = "V2V_DEBUG"
+
+
+def is_timing(key: str) -> bool:
+    """Durations and throughput: they change with the machine's load, not with the results."""
+    return key == "seconds" or key.endswith("_seconds") or "per_second" in key
+
+
+def split_timing(metrics: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(results and counts, durations and throughput)`` of a (nested) metrics dict."""
+    results: dict[str, Any] = {}
+    timing: dict[str, Any] = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            inner, inner_timing = split_timing(value)
+            results[key] = inner
+            if inner_timing:
+                timing[key] = inner_timing
+        elif is_timing(key):
+            timing[key] = value
+        else:
+            results[key] = value
+    return results, timing
+
+
+def timing_path(metrics_path: Path) -> Path:
+    """``metrics/timing/<stage>.json`` beside ``metrics/<stage>.json`` (see :data:`v2v.paths.TIMING`)."""
+    return metrics_path.parent / "timing" / metrics_path.name
+
+
+def write_metrics(metrics_path: Path, metrics: dict[str, Any]) -> None:
+    """A stage's figures: results and counts to its DVC metrics file, durations and throughput beside it in
+    ``metrics/timing/`` (a plain output), so ``dvc metrics diff`` of two runs compares results, not load."""
+    results, timing = split_timing(metrics)
+    write_json(metrics_path, results)
+    write_json(timing_path(metrics_path), timing)
 
 
 def report_error(prefix: str, exc: BaseException) -> None:

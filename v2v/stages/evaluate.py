@@ -41,7 +41,7 @@ from v2v.io.atomic import atomic_dir, remove_stale_temporaries, write_json, writ
 from v2v.maps.face import FaceLandmarker
 from v2v.ops.device import resolve_device
 from v2v.paths import ProjectPaths
-from v2v.stages.common import stage_main
+from v2v.stages.common import stage_main, write_metrics
 from v2v.tracking import stage_run
 
 log = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
             }
         if landmarker is not None:
             weights["landmarks"] = {**landmarker.weights.as_dict(), "preprocess": "frames at their own size"}
-        write_json(paths.evaluate_metrics, metrics)
+        write_metrics(paths.evaluate_metrics, metrics)
         write_text(paths.evaluate_plots, per_frame_csv(scored))
         write_json(
             paths.evaluation / "summary.json",

@@ -29,7 +29,7 @@ from v2v.io.frames import META_FILE, frame_paths, read_meta, split_problem
 from v2v.io.video import VideoError
 from v2v.paths import ProjectPaths
 from v2v.preprocess.extract import FrameSpec, VideoSource, discover_videos, extract_video, fingerprint
-from v2v.stages.common import StageError, stage_main
+from v2v.stages.common import StageError, stage_main, write_metrics
 from v2v.tracking import stage_run
 from v2v.viz import contact_sheet, evenly_spaced
 
@@ -160,7 +160,7 @@ def run(cfg: Config, paths: ProjectPaths, map_videos: MapVideos | None = None) -
             "seconds": round(seconds, 3),
             "frames_per_second": round(frames / seconds, 1) if extracted and seconds > 0 else 0.0,
         }
-        write_json(paths.extract_metrics, metrics)
+        write_metrics(paths.extract_metrics, metrics)
         tracker.log_metrics(metrics)
         tracker.log_artifact(paths.frames_index)
         if done:

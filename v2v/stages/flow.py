@@ -32,7 +32,7 @@ from v2v.flow.viz import colour_wheel
 from v2v.io.atomic import atomic_dir, remove_stale_temporaries, write_json
 from v2v.io.frames import frame_paths, read_index, read_meta
 from v2v.paths import ProjectPaths
-from v2v.stages.common import StageError, stage_main
+from v2v.stages.common import StageError, stage_main, write_metrics
 from v2v.tracking import stage_run
 from v2v.viz import contact_sheet, evenly_spaced
 
@@ -160,7 +160,7 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
             valid = [v["epe_valid"] for v in measured.values() if v.get("epe_valid") is not None]
             if valid:
                 metrics["epe_valid_mean"] = round(sum(valid) / len(valid), 4)
-        write_json(paths.flow_metrics, metrics)
+        write_metrics(paths.flow_metrics, metrics)
 
         flat = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
         for video_id, values in per_video.items():

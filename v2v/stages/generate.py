@@ -31,7 +31,7 @@ from v2v.generation.synthesis import APPEARANCE_SEED, load_model
 from v2v.io.atomic import atomic_dir, remove_stale_temporaries, write_json
 from v2v.ops.device import amp_dtype, resolve_device
 from v2v.paths import ProjectPaths
-from v2v.stages.common import stage_main
+from v2v.stages.common import stage_main, write_metrics
 from v2v.tracking import stage_run
 from v2v.viz import contact_sheet
 
@@ -108,7 +108,7 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
             "seconds": round(seconds, 2),
             "frames_per_second": round(total / seconds, 2) if seconds else 0.0,
         }
-        write_json(paths.generate_metrics, metrics)
+        write_metrics(paths.generate_metrics, metrics)
         tracker.log_metrics(metrics)
         tracker.set_tags({"v2v.model": model_file, "v2v.task": task, "v2v.generator_weights": model.weights})
         if previews:

@@ -15,7 +15,7 @@ from v2v.io.frames import frame_paths
 from v2v.maps.frames import VideoLoop
 from v2v.maps.preview import preview_row
 from v2v.paths import ProjectPaths
-from v2v.stages.common import StageError
+from v2v.stages.common import StageError, write_metrics
 from v2v.tracking import StageRun
 from v2v.viz import contact_sheet, evenly_spaced
 
@@ -42,7 +42,7 @@ def skip_unneeded(
     reason = f"train.task {cfg.train.task!r} does not use {stage} maps"
     write_json(status, {"needed": False, "reason": reason, "kept_from_earlier_runs": kept})
     metrics = {"needed": 0, "videos": 0, "frames": 0, "seconds": 0.0}
-    write_json(metrics_path, metrics)
+    write_metrics(metrics_path, metrics)
     tracker.log_metrics(metrics)
     tracker.set_tags({f"v2v.{stage}.needed": "false"})
     log.info("%s: nothing to do: %s (set train.task to use them)", stage, reason)
@@ -91,7 +91,7 @@ def finish(
         "frames_per_second": round(loop.computed_frames / seconds, 2) if seconds > 0 else 0.0,
         **extra,
     }
-    write_json(metrics_path, metrics)
+    write_metrics(metrics_path, metrics)
     tracker.log_metrics(metrics)
     if loop.done:
         try:

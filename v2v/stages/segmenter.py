@@ -26,7 +26,7 @@ from v2v.eval.segmentation import (
 from v2v.io.atomic import write_json
 from v2v.ops.device import resolve_device
 from v2v.paths import ProjectPaths
-from v2v.stages.common import stage_main
+from v2v.stages.common import stage_main, write_metrics
 from v2v.tracking import stage_run
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
             (paths.segmenter_dir / "model.pt").unlink(missing_ok=True)
             reason = f"train.task {cfg.train.task!r} has no label maps to judge segmentation consistency against"
             write_json(paths.segmenter_dir / "status.json", {"needed": False, "reason": reason})
-            write_json(paths.segmenter_metrics, {"needed": 0})
+            write_metrics(paths.segmenter_metrics, {"needed": 0})
             log.info("segmenter: nothing to do: %s", reason)
             return {"needed": 0}
         (paths.segmenter_dir / "status.json").unlink(missing_ok=True)
@@ -82,7 +82,7 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
         }
         paths.segmenter_dir.mkdir(parents=True, exist_ok=True)
         save_segmenter(paths.segmenter_dir / "model.pt", segmenter, {**summary, "held_out": metrics})
-        write_json(paths.segmenter_metrics, metrics)
+        write_metrics(paths.segmenter_metrics, metrics)
         tracker.log_metrics({k: v for k, v in metrics.items() if isinstance(v, int | float)})
         tracker.set_tags({"v2v.weights.segmenter": segmenter.weights.get("name", sc.backend)})
         log.info("segmenter: held-out real frames mIoU %s, accuracy %s", metrics["real_miou"], metrics["real_accuracy"])

@@ -32,8 +32,9 @@ from v2v.data.clips import ClipDataset
 from v2v.dvcfile import dvc_md5
 from v2v.flow.viz import flow_to_rgb, mask_to_rgb
 from v2v.generation.pictures import condition_to_rgb, to_rgb
-from v2v.io.atomic import write_bytes, write_json, write_text
+from v2v.io.atomic import write_bytes, write_text
 from v2v.paths import ProjectPaths
+from v2v.stages.common import write_metrics
 from v2v.tracking import StageRun, stage_run
 from v2v.training.loop import config_hash, run_config, train_scale
 from v2v.training.resume import inputs_fingerprint
@@ -125,7 +126,7 @@ def run_scale(cfg: Config, paths: ProjectPaths, scale: int) -> dict[str, Any]:
                 "seconds": round(summary["seconds"], 2),
                 **{k.replace("/", "_"): round(v, 5) for k, v in summary["final"].items()},
             }
-            write_json(paths.train_metrics(scale), metrics)
+            write_metrics(paths.train_metrics(scale), metrics)
             write_text(paths.train_plots(scale), history_csv(summary["history"]))
             tracker.set_tags(
                 {
@@ -159,7 +160,7 @@ def _pass_through(paths: ProjectPaths, scale: int, tracker: StageRun) -> dict[st
         data = (source / file).read_bytes()
         write_bytes(paths.model_dir(scale) / file, data)
     metrics = {"steps": 0, "seconds": 0.0, "skipped": 1}
-    write_json(paths.train_metrics(scale), metrics)
+    write_metrics(paths.train_metrics(scale), metrics)
     write_text(paths.train_plots(scale), "step\n")
     tracker.set_tags({"v2v.skipped": f"train.num_scales < {scale + 1}: the model of scale {scale - 1} is passed on"})
     log.info("train_scale%d: train.num_scales ends below this scale; passing scale %d's model on", scale, scale - 1)

@@ -19,9 +19,9 @@ from typing import Any
 import torch
 
 from v2v.config import Config
-from v2v.io.atomic import write_json, write_text
+from v2v.io.atomic import write_text
 from v2v.paths import ProjectPaths
-from v2v.stages.common import stage_main
+from v2v.stages.common import stage_main, write_metrics
 from v2v.stages.train import discard_checkpoints, history_csv, sample_sheet, training_dataset, training_inputs
 from v2v.tracking import StageRun, stage_run
 from v2v.training.loop import MODEL_FILE, config_hash, run_config, train_scale
@@ -78,7 +78,7 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
             "seconds": round(seconds, 2),
             **{k.replace("/", "_"): round(v, 5) for k, v in final.items()},
         }
-        write_json(paths.baseline_metrics, metrics)
+        write_metrics(paths.baseline_metrics, metrics)
         write_text(paths.baseline_plots, history_csv(history))
         tracker.set_tags({"v2v.baseline": "per-frame generator (no previous frames, no flow, no D_V), same schedule"})
         tracker.log_artifact(paths.baseline_dir / "config.json", "model")
