@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, get_run_logger, task
 
@@ -28,6 +29,7 @@ from v2v.stages import STAGES, get_stage
 from v2v.tracking import PARENT_ENV, pipeline_run
 
 OUTPUT_TAIL = 4000  # characters of a failed stage's output kept in the error
+MLFLOW_UI = "http://127.0.0.1:5000"  # where `v2v ui` serves MLflow by default
 
 
 class StageFailed(RuntimeError):
@@ -60,13 +62,63 @@ def run_stage(root: str, stage: str, driver: str, parent_run_id: str | None) -> 
         return f"{stage}: ran"
     command = [sys.executable, "-m", "dvc", "repro", "--single-item", stage]
     logger.info("running %s", " ".join(command))
-    result = subprocess.run(command, cwd=root, env=stage_env(parent_run_id), capture_output=True, text=True)
-    output = (result.stdout + result.stderr).strip()
-    if result.returncode != 0:
-        raise StageFailed(stage, f"stage {stage!r} failed (exit {result.returncode}):\n{output[-OUTPUT_TAIL:]}")
+    returncode, output = stream(command, root, stage_env(parent_run_id), logger)
+    if returncode != 0:
+        raise StageFailed(stage, f"stage {stage!r} failed (exit {returncode}):\n{output[-OUTPUT_TAIL:]}")
     skipped = "didn't change, skipping" in output or "is cached - skipping" in output
     logger.info("%s: %s", stage, "up to date" if skipped else "ran")
     return f"{stage}: {'up to date' if skipped else 'ran'}"
+
+
+def stream(command: list[str], cwd: str, env: dict[str, str], logger: Any) -> tuple[int, str]:
+    """Run ``command``, logging its output line by line as it comes (the Prefect UI and the terminal show the
+    stage at work); a progress bar's redraws (``\\r``) are logged once, in their last state. Returns the exit
+    code and the whole output."""
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+    )
+    assert process.stdout is not None
+    lines: list[str] = []
+    for raw in process.stdout:
+        line = raw.rstrip("\n").split("\r")[-1].rstrip()
+        if line:
+            lines.append(line)
+            logger.info("%s", line)
+    return process.wait(), "\n".join(lines)
+
+
+def publish_artifacts(paths: ProjectPaths, parent_run_id: str | None, stages: list[str]) -> None:
+    """Prefect artifacts of a flow run: the summary of its metrics, its MLflow run, the report."""
+    from prefect.artifacts import create_link_artifact, create_markdown_artifact
+
+    from v2v.summary import summary
+
+    ran = ", ".join(stages) or "none"
+    create_markdown_artifact(
+        f"Stages: {ran}\n\n```\n{summary(paths)}```\n",
+        key="v2v-metrics",
+        description="v2v summary of this project's metrics files after the run (`v2v summary`)",
+    )
+    if parent_run_id:
+        experiment = load_config(paths.params).tracking.experiment
+        create_link_artifact(
+            f"{MLFLOW_UI}/#/experiments/{_experiment_id(paths, experiment)}/runs/{parent_run_id}",
+            link_text=f"MLflow run {parent_run_id}",
+            key="v2v-mlflow-run",
+            description="the pipeline's parent MLflow run (start the UI with `v2v ui`)",
+        )
+    report = paths.evaluation / "report.html"
+    if report.is_file():
+        create_link_artifact(
+            report.resolve().as_uri(), link_text=str(report), key="v2v-report", description="the evaluation report"
+        )
+
+
+def _experiment_id(paths: ProjectPaths, experiment: str) -> str:
+    from v2v.tracking import open_client, tracking_uri
+
+    found = open_client(tracking_uri(paths)).get_experiment_by_name(experiment)
+    return str(found.experiment_id) if found is not None else "0"
 
 
 def execute_stage(root: str, stage: str, driver: str, parent_run_id: str | None, fanout: str, cfg: Config) -> str:
@@ -99,7 +151,9 @@ def v2v_pipeline(
     if unknown:
         raise ValueError(f"unknown stage(s) {', '.join(unknown)}; stages: {', '.join(order)}")
     with pipeline_run(cfg, paths, driver=f"prefect/{driver}") as parent_run_id:
-        return [execute_stage(str(paths.root), name, driver, parent_run_id, fanout, cfg) for name in wanted]
+        results = [execute_stage(str(paths.root), name, driver, parent_run_id, fanout, cfg) for name in wanted]
+    publish_artifacts(paths, parent_run_id, wanted)
+    return results
 
 
 def main() -> None:

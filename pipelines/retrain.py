@@ -32,7 +32,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 
-from pipelines.flow import execute_stage, stage_env
+from pipelines.flow import execute_stage, publish_artifacts, stage_env
 from v2v.config import Config, load_config
 from v2v.dvcfile import DvcStage, dvc_md5, load_stages, stage_order
 from v2v.paths import ProjectPaths
@@ -101,12 +101,33 @@ def last_decision_lock(client: Any, model_name: str) -> str | None:
     return model.tags.get(LAST_LOCK_TAG)
 
 
-@task(name="check-changes")
-def check_changes(root: str, model_name: str) -> dict[str, Any]:
-    """What DVC says changed, and whether ``dvc.lock`` is the one the last decision saw."""
+def plan(root: str, force: bool = False) -> dict[str, Any]:
+    """What a retraining would do, without running anything (and without Prefect: ``v2v retrain --check``).
+
+    ``decision`` is ``skipped`` (nothing changed since the last decision), else ``would-run`` with the
+    ``stages`` to run (changed ones and everything downstream; all with ``force``) and ``changed``
+    (DVC's reasons per stage).
+    """
     paths = ProjectPaths.at(root)
-    last = last_decision_lock(open_client(tracking_uri(paths)), model_name)
-    return {"changed": dvc_status(paths.root), "lock_md5": lock_md5(paths), "last_lock_md5": last}
+    cfg = load_config(paths.params)
+    if not cfg.tracking.enabled:
+        raise RetrainError("retraining needs MLflow (the model registry): set tracking.enabled: true in params.yaml")
+    changed = dvc_status(paths.root)
+    lock = lock_md5(paths)
+    last = last_decision_lock(open_client(tracking_uri(paths)), cfg.promote.model_name)
+    stages = load_stages(paths.root)
+    wanted = affected_stages(stages, set(changed)) if not force else stage_order(stages)
+    if not changed and lock is not None and lock == last and not force:
+        reason = f"nothing changed since the last retraining decision (dvc status clean, dvc.lock {lock})"
+        return {"decision": "skipped", "reason": reason, "stages": [], "changed": changed}
+    reason = "would run " + (", ".join(wanted) or "no stage (the current model has not been decided on)")
+    return {"decision": "would-run", "reason": reason, "stages": wanted, "changed": changed}
+
+
+@task(name="check-changes")
+def check_changes(root: str, force: bool) -> dict[str, Any]:
+    """:func:`plan` as a task of the flow (its result shows in the Prefect UI)."""
+    return plan(root, force)
 
 
 @task(name="promote")
@@ -148,8 +169,9 @@ def promote(root: str, parent_run_id: str) -> dict[str, Any]:
         model_dir,
         pc.model_name,
         metrics,
-        tags={registry.LOCK_TAG: lock or "", "v2v.model_md5": model_md5, "v2v.run_id": parent_run_id},
+        tags={registry.LOCK_TAG: lock or "", registry.MODEL_MD5_TAG: model_md5, "v2v.run_id": parent_run_id},
         description=_description(cfg, metrics, value, decision.reason, parent_run_id),
+        logged_uri=registry.logged_model_uri(client, cfg.tracking.experiment, model_md5),
     )
     if decision.promote:
         client.set_registered_model_alias(pc.model_name, pc.alias, version)
@@ -205,24 +227,14 @@ def v2v_retrain(root: str = ".", force: bool = False, check_only: bool = False) 
     logger = get_run_logger()
     paths = ProjectPaths.at(root)
     cfg = load_config(paths.params)
-    if not cfg.tracking.enabled:
-        raise RetrainError("retraining needs MLflow (the model registry): set tracking.enabled: true in params.yaml")
     pc = cfg.promote
-    state = check_changes(str(paths.root), pc.model_name)
-    changed: dict[str, list[str]] = state["changed"]
-    stages = load_stages(paths.root)
-    wanted = affected_stages(stages, set(changed)) if not force else stage_order(stages)
-    same_lock = state["lock_md5"] is not None and state["lock_md5"] == state["last_lock_md5"]
-    if not changed and same_lock and not force:
-        reason = f"nothing changed since the last retraining decision (dvc status clean, dvc.lock {state['lock_md5']})"
-        logger.info("skipping: %s", reason)
-        return {"decision": "skipped", "reason": reason, "stages": []}
-    for stage, what in changed.items():
+    planned = check_changes(str(paths.root), force)
+    wanted: list[str] = planned["stages"]
+    for stage, what in planned["changed"].items():
         logger.info("changed: %s: %s", stage, "; ".join(what))
-    if check_only:
-        reason = "would run " + (", ".join(wanted) or "no stage (the current model has not been decided on)")
-        logger.info("check only: %s", reason)
-        return {"decision": "would-run", "reason": reason, "stages": wanted}
+    if planned["decision"] == "skipped" or check_only:
+        logger.info("%s: %s", planned["decision"], planned["reason"])
+        return {k: planned[k] for k in ("decision", "reason", "stages")}
     logger.info("retraining: %s", ", ".join(wanted) or "no stage to run; deciding on the current model")
     with pipeline_run(cfg, paths, driver="prefect/retrain") as parent_run_id:
         assert parent_run_id is not None  # tracking is enabled
@@ -244,6 +256,7 @@ def v2v_retrain(root: str = ".", force: bool = False, check_only: bool = False) 
                     f"up to date; `dvc repro {stage}` reproduces it alone):\n{exc}"
                 ) from exc
         outcome = promote(str(paths.root), parent_run_id)
+    publish_artifacts(paths, parent_run_id, wanted)
     return {**outcome, "stages": wanted, "results": results}
 
 

@@ -102,6 +102,7 @@ TINY_PARAMS = {
     "train_scale1": {"epochs": 1, "decay_epochs": 0, "samples_per_video": 1, "start_frames": 4, "max_frames": 4},
     "segmenter": {"steps": 20, "batch_size": 4},
     "evaluate": {"video_backbones": ["r2plus1d_18"], "clip_frames": 8},
+    "tracking": {"system_metrics_seconds": 0.5},  # a few samples within the tiny training runs
 }
 
 

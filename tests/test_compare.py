@@ -90,6 +90,15 @@ def test_render_formats(two_runs: tuple[Path, str, list[str]]) -> None:
         "best",
     ]
     assert text[-1].startswith("best by extract.frames_per_second (higher is better)") and second in text[-1]
+    # every param is far wider than a terminal: turned, one row per field and one column per run
+    turned = render(compare(load_runs(MlflowClient(), experiment), "extract.frames", "max", all_params=True), "table")
+    lines = turned.splitlines()
+    assert lines[1].split() == ["run_id", second[:8], first[:8]] and lines[2].split() == [
+        "status",
+        "FINISHED",
+        "FINISHED",
+    ]
+    assert any(line.split()[:3] == ["extract.jpeg_quality", "80", "95"] for line in lines)
 
 
 def test_compare_cli(two_runs: tuple[Path, str, list[str]], tmp_path: Path) -> None:

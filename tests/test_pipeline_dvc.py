@@ -4,10 +4,14 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
+import mlflow
+import numpy as np
 import yaml
 from mlflow import MlflowClient
 
 from v2v.dvcfile import dvc_md5
+from v2v.plots import render_plots
 from v2v.stages import STAGES
 
 
@@ -37,11 +41,36 @@ def test_dvc_repro_end_to_end(dvc_project: Path, dvc: Callable[..., str]) -> Non
     assert sorted(r.data.tags["v2v.stage"] for r in children) == sorted(STAGES)
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
     assert all(len(r.data.tags["v2v.git_commit"]) == 40 for r in runs)
+    # dirtiness measured once, before the run: dvc.lock and the metrics DVC rewrites mid-run are not the user's change
+    assert {r.data.tags["v2v.git_dirty"] for r in runs} == {"false"}
+    for run in children:  # MLflow's Source and User columns
+        assert run.data.tags["mlflow.source.name"] == f"python -m v2v.stages.{run.data.tags['v2v.stage']}"
+        assert run.data.tags["mlflow.user"] and run.data.tags["mlflow.source.type"] == "LOCAL"
+    client = MlflowClient()
+    assert client.get_experiment_by_name(experiment).tags["mlflow.experimentKind"] == "custom_model_development"
+    frames_md5 = dvc_md5(dvc_project / "data/frames").removesuffix(".dir")
+    for run in (r for r in children if r.data.tags["v2v.stage"] in ("train_scale0", "train_scale1", "train_baseline")):
+        (dataset,) = client.get_run(run.info.run_id).inputs.dataset_inputs  # the frames they trained on
+        assert dataset.dataset.name == "frames" and dataset.dataset.digest == frames_md5[:36]
+        assert dataset.tags[0].value == "training"
+        assert any(k.startswith("system/cpu_utilization") for k in run.data.metrics), run.data.tags["v2v.stage"]
+    for run in (r for r in children if r.data.tags["v2v.stage"] in ("train_scale0", "train_scale1")):
+        # a model per training run: Register button and `mlflow models serve` straight after dvc repro
+        info = mlflow.models.get_model_info(run.data.tags["v2v.model_uri"])
+        assert info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"][1] > 1
+        assert info.saved_input_example_info is not None and info.run_id == run.info.run_id
+        assert run.info.status == "FINISHED"
     lock = yaml.safe_load((dvc_project / "dvc.lock").read_text())
     locked_videos = next(o["md5"] for o in lock["stages"]["sample"]["outs"] if o["path"] == "data/sample/videos")
     extract_run = next(r for r in children if r.data.tags["v2v.stage"] == "extract")
     assert extract_run.data.tags["v2v.dep.data/sample/videos"] == locked_videos
     assert dvc_md5(dvc_project / "data/sample/videos") == locked_videos
+
+    # `dvc plots show` drawn offline: the loss curves of every training stage, from DVC's own specs
+    drawn = render_plots(dvc_project, dvc_project / "dvc_plots")
+    assert {p.name for p in drawn} >= {"generator_loss.png", "discriminator_loss.png", "per_frame_lpips.png"}
+    curves = cv2.imread(str(dvc_project / "dvc_plots" / "generator_loss.png"))
+    assert curves is not None and curves.shape[0] > 200 and len(np.unique(curves.reshape(-1, 3), axis=0)) > 20
 
     # nothing changed: a no-op that logs nothing new
     out = dvc(dvc_project, "repro")

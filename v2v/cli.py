@@ -157,6 +157,26 @@ def summary_command(root: RootOption = Path(".")) -> None:
     typer.echo(summary(ProjectPaths.at(root)), nl=False)
 
 
+@app.command("plots")
+def plots_command(
+    root: RootOption = Path("."),
+    out: Annotated[Path, typer.Option("--out", help="folder for the PNG files")] = Path("dvc_plots"),
+) -> None:
+    """Draw `dvc plots show` as PNG files without a browser or a network (DVC's HTML needs a CDN).
+
+    Example: `v2v plots` writes dvc_plots/generator_loss.png, discriminator_loss.png, per_frame_lpips.png, ...
+    """
+    from v2v.plots import PlotsError, render_plots
+
+    paths = ProjectPaths.at(root)
+    try:
+        written = render_plots(paths.root, out if out.is_absolute() else paths.root / out)
+    except PlotsError as exc:
+        typer.echo(f"error: plots: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo("\n".join(str(p) for p in written))
+
+
 @app.command("ui")
 def ui_command(
     root: RootOption = Path("."),
@@ -205,13 +225,16 @@ def retrain_command(
 
     Examples: `v2v retrain`, `v2v retrain --check`, `v2v retrain --force`
     """
-    from pipelines.retrain import v2v_retrain
+    from pipelines.retrain import plan, v2v_retrain
     from pipelines.serve import check_prefect_api
 
     configure_logging()
     try:
-        check_prefect_api()
-        outcome = v2v_retrain(root=str(ProjectPaths.at(root).root), force=force, check_only=check)
+        if check:  # read-only: DVC and MLflow answer it, no Prefect flow (nor server) is started
+            outcome = plan(str(ProjectPaths.at(root).root), force)
+        else:
+            check_prefect_api()
+            outcome = v2v_retrain(root=str(ProjectPaths.at(root).root), force=force)
     except _orchestration_errors() as exc:
         typer.echo(f"error: retrain: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -20,7 +20,16 @@ from typing import Any, Literal
 
 Format = Literal["table", "csv", "markdown"]
 PARENT_TAG = "mlflow.parentRunId"
-DEFAULT_SHOW = ("evaluate.*", "train_scale2.loss_g_total", "flow.epe_mean")  # metric columns besides --metric
+# metric columns besides --metric: the headline figures (`--show '*'` for every metric)
+DEFAULT_SHOW = (
+    "evaluate.seg_miou",
+    "evaluate.warp_error",
+    "evaluate.lpips",
+    "evaluate.fid_tv",
+    "train_scale2.loss_g_total",
+    "flow.epe_mean",
+)
+WIDTH = 120  # a wider text table is printed turned: one row per field, one column per run
 
 
 class CompareError(ValueError):
@@ -183,6 +192,12 @@ def render(comparison: Comparison, fmt: Format) -> str:
         lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
         lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
         return "\n".join(lines) + f"\n\n{comparison.summary()}\n"
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
+    lines = _aligned([header, *rows])
+    if max(len(line) for line in lines) > WIDTH:  # many params or metrics: fields down, runs across
+        lines = _aligned([list(column) for column in zip(header, *rows, strict=True)])
     return "\n".join(lines) + f"\n\n{comparison.summary()}\n"
+
+
+def _aligned(table: list[list[str]]) -> list[str]:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(*table, strict=True)]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table]

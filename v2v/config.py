@@ -573,7 +573,14 @@ class TrackingConfig:
     experiment: str = param("v2v", "MLflow experiment name", non_empty)
     contact_sheet_frames: int = param(8, "frames per video in the logged contact sheet", in_range(1, 64))
     log_model: bool = param(
-        True, "training: log each scale's model.pt + config.json as run artifacts under model/ (false: only the md5)"
+        True,
+        "training: log each scale's model as an MLflow pyfunc model (signature, input example; Register and "
+        "`mlflow models serve` work) holding model.pt + config.json (false: config.json and the md5 only)",
+    )
+    system_metrics_seconds: float = param(
+        10.0,
+        "training runs: sample CPU, memory, disk (and GPU) into system/* metrics this often; 0: off",
+        in_range(0, 3600),
     )
 
 

@@ -32,6 +32,8 @@ from typing import Any, Literal
 import mlflow.pyfunc
 import numpy as np
 
+from v2v.tracking import MODEL_MD5_TAG, MODEL_URI_TAG
+
 log = logging.getLogger(__name__)
 
 METRIC_TAG = "v2v.metric."  # model version tags: v2v.metric.<key> = value, one per metric of the metrics file
@@ -185,40 +187,81 @@ def champion(client: Any, model_name: str, alias: str) -> Any | None:
         raise
 
 
-def register(
-    uri: str,  # MLflow tracking (and registry) URI
-    run_id: str,  # the MLflow run the model is logged under (the retraining's parent run)
-    model_dir: Path,  # the training stage's output folder (model.pt + config.json)
-    model_name: str,  # registered model name
-    metrics: dict[str, float],  # the evaluation metrics: version tags and description
-    tags: dict[str, str],  # further version tags (dvc.lock md5, model md5, ...)
-    description: str,  # shown on the version page
-) -> str:
-    """Log the model as a pyfunc under ``run_id`` and register it; returns the new version number."""
+def input_example(config: dict[str, Any]) -> np.ndarray:
+    """Two frames of valid conditions at a small size the generator takes: one class everywhere (the one-hot
+    labels of street models), empty maps otherwise. Small on purpose: MLflow stores it as JSON beside the model."""
+    from v2v.models.presets import ModelPreset
+
+    fields: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in config["model"].items()}
+    preset = ModelPreset(**fields)
+    side = 2 ** (preset.n_downsample_g + config["scale"] + 1)  # twice the size multiple: batch norm needs 2x2
+    example = np.zeros((2, preset.label_channels, side, side), np.float32)
+    if config["train"]["task"] == "street":
+        example[:, 0] = 1.0
+    return example
+
+
+def log_generator(uri: str, run_id: str, model_dir: Path, registered_name: str | None = None) -> Any:
+    """Log a training stage's model (``model.pt`` + ``config.json``) as a pyfunc under ``run_id`` with its
+    signature and an input example (MLflow checks the example through ``predict`` before saving), so the run
+    has a Register button and ``mlflow models serve`` works; ``registered_name`` also registers it."""
     missing = [f for f in MODEL_FILES if not (model_dir / f).is_file()]
     if missing:
         raise PromotionError(f"{model_dir}: missing {', '.join(missing)}; the training stages write them")
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     mlflow.set_tracking_uri(uri)  # the fluent API logs the model; this process uses the project's store anyway
     mlflow.set_registry_uri(uri)
-    info = _log_model(run_id, model_dir, model_name, config)
-    version = str(info.registered_model_version)
+    with mlflow.start_run(run_id=run_id):  # the run stays open: its stage (or flow) ends it
+        info = mlflow.pyfunc.log_model(
+            name="generator",
+            python_model=str(Path(__file__).with_name("pyfunc_model.py")),  # from code: nothing pickled
+            artifacts={"model": str(model_dir / "model.pt"), "config": str(model_dir / "config.json")},
+            signature=signature(config),
+            input_example=input_example(config),
+            pip_requirements=pip_requirements(),
+            registered_model_name=registered_name,
+            metadata={"v2v.task": config["train"]["task"], "v2v.scales": config["scale"] + 1},
+        )
+        mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
+    # leaving start_run() ended the run; whoever opened it (the stage, the flow) ends it, so it runs on
+    mlflow.MlflowClient(tracking_uri=uri).update_run(run_id, status="RUNNING")
+    return info
+
+
+def logged_model_uri(client: Any, experiment: str, model_md5: str) -> str | None:
+    """The model a training run of ``experiment`` logged with exactly this content (its ``v2v.model_md5`` tag,
+    the DVC md5 of the model folder), or None (logged with ``tracking.log_model: false``, or by no run here)."""
+    found = client.get_experiment_by_name(experiment)
+    if found is None or not model_md5:
+        return None
+    runs = client.search_runs(
+        [found.experiment_id],
+        filter_string=f"tags.`{MODEL_MD5_TAG}` = '{model_md5}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=20,
+    )
+    return next((str(r.data.tags[MODEL_URI_TAG]) for r in runs if MODEL_URI_TAG in r.data.tags), None)
+
+
+def register(
+    uri: str,  # MLflow tracking (and registry) URI
+    run_id: str,  # the MLflow run the model is logged under when no training run logged it (the retraining's)
+    model_dir: Path,  # the training stage's output folder (model.pt + config.json)
+    model_name: str,  # registered model name
+    metrics: dict[str, float],  # the evaluation metrics: version tags and description
+    tags: dict[str, str],  # further version tags (dvc.lock md5, model md5, ...)
+    description: str,  # shown on the version page
+    logged_uri: str | None = None,  # the model its training run logged, registered as it is
+) -> str:
+    """Register the model (the one its training run logged, else logged now under ``run_id``); returns the version."""
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    if logged_uri is not None:
+        version = str(mlflow.register_model(logged_uri, model_name).version)
+    else:
+        version = str(log_generator(uri, run_id, model_dir, registered_name=model_name).registered_model_version)
     client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     for key, value in {**{METRIC_TAG + k: v for k, v in metrics.items()}, **tags}.items():
         client.set_model_version_tag(model_name, version, key, str(value))
     client.update_model_version(model_name, version, description=description)
     return version
-
-
-def _log_model(run_id: str, model_dir: Path, model_name: str, config: dict[str, Any]) -> Any:
-    with mlflow.start_run(run_id=run_id):
-        info = mlflow.pyfunc.log_model(
-            name="generator",
-            python_model=GeneratorModel(),
-            artifacts={"model": str(model_dir / "model.pt"), "config": str(model_dir / "config.json")},
-            signature=signature(config),
-            pip_requirements=pip_requirements(),
-            registered_model_name=model_name,
-            metadata={"v2v.task": config["train"]["task"], "v2v.scales": config["scale"] + 1},
-        )
-    return info

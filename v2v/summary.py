@@ -85,11 +85,11 @@ def summary(paths: ProjectPaths) -> str:
                     number(m.get("loss_g_total")),
                     number(m.get("loss_d_total")),
                     number(timing.get("seconds")),
-                ]  # fmt: skip
+                ]
             )
     if rows:
         out += ["Training (last logged step)", ""]
-        out += table(["", "steps", "G total", "D total", "seconds"], rows) + [""]
+        out += [*table(["", "steps", "G total", "D total", "seconds"], rows), ""]
     durations = [(s, _read(paths.root / TIMING / f"{s}.json").get("seconds")) for s in STAGES]
     cells = [f"{s} {number(v)}" for s, v in durations if isinstance(v, int | float)]
     if cells:

@@ -38,6 +38,12 @@ PARENT_ENV = "V2V_PARENT_RUN_ID"
 PIPELINE_KEY_ENV = "V2V_PIPELINE_KEY"
 PIPELINE_KEY_TAG = "v2v.pipeline_key"
 PARAMS_PER_BATCH = 100  # MLflow accepts at most 100 params per log_batch call
+MODEL_URI_TAG = "v2v.model_uri"  # on a training run: the pyfunc model it logged (models:/<id>)
+MODEL_MD5_TAG = "v2v.model_md5"  # on a training run and a model version: the DVC md5 of the model folder
+GIT_TAGS = ("v2v.git_commit", "mlflow.source.git.commit", "v2v.git_dirty")
+# MLflow 3 opens an experiment without this tag in its GenAI view; ours is classic model training
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 KNOWN_SCHEMES = ("sqlite", "file", "http", "https", "postgresql", "mysql", "mssql", "databricks")
 
 
@@ -129,6 +135,31 @@ def git_state(root: Path) -> dict[str, str]:
     }
 
 
+def source_tags(name: str) -> dict[str, str]:
+    """MLflow's own context tags (Source and User columns), which ``client.create_run`` does not set itself."""
+    import getpass
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return {"mlflow.source.name": name, "mlflow.source.type": "LOCAL", "mlflow.user": user}
+
+
+def inherited_git(client: Any, parent: str | None, root: Path) -> dict[str, str]:
+    """The git state measured when the pipeline execution started (its parent run's tags), else measured now.
+
+    Measured once: during a ``dvc repro`` the lock file and the metrics files DVC tracks in git change after
+    every stage, which is the pipeline's own doing, not a change of the user's.
+    """
+    if parent:
+        tags = client.get_run(parent).data.tags
+        inherited = {k: tags[k] for k in GIT_TAGS if k in tags}
+        if inherited:
+            return inherited
+    return git_state(root)
+
+
 def dvc_pipeline_key() -> str | None:
     """Identity of the ``dvc`` process that started this stage (same for all stages of one ``dvc repro``)."""
     if os.environ.get(PIPELINE_KEY_ENV):
@@ -167,10 +198,51 @@ def stage_inputs(paths: ProjectPaths, stage: str, params: Mapping[str, Any]) -> 
 class StageRun:
     """Logging handle of one stage execution (a no-op when tracking is disabled)."""
 
-    def __init__(self, client: Any | None, run_id: str | None, parent_id: str | None = None) -> None:
+    def __init__(
+        self, client: Any | None, run_id: str | None, parent_id: str | None = None, uri: str | None = None
+    ) -> None:
         self.client = client
         self.run_id = run_id
         self.parent_id = parent_id  # the pipeline execution's run, when there is one
+        self.uri = uri
+        self.inputs: dict[str, str] = {}  # DVC md5 of each declared input, by its path in dvc.yaml
+
+    @contextlib.contextmanager
+    def system_metrics(self, interval: float = 10.0) -> Iterator[None]:
+        """Sample CPU, memory, disk, network (and GPU with ``pynvml``) into the run's ``system/*`` metrics."""
+        if self.client is None or interval <= 0:
+            yield
+            return
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+        monitor = SystemMetricsMonitor(self.run_id, sampling_interval=interval, tracking_uri=self.uri)
+        monitor.start()
+        try:
+            yield
+        finally:
+            monitor.finish()
+
+    def log_dataset(self, folder: Path, name: str, context: str) -> None:
+        """Record ``folder`` as a dataset input of the run (MLflow's Dataset column), ``context`` e.g. ``training``;
+        its digest is the folder's DVC md5 (the ``v2v.dep.<path>`` tag when the stage declares it)."""
+        if self.client is None:
+            return
+        digest = next((md5 for dep, md5 in self.inputs.items() if folder.as_posix().endswith("/" + dep)), None)
+        digest = (digest or dvc_md5(folder)).removesuffix(".dir")
+        import warnings
+
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
+        from mlflow.data.meta_dataset import MetaDataset
+        from mlflow.entities import DatasetInput, InputTag
+
+        with (
+            warnings.catch_warnings()
+        ):  # "can be interpreted in multiple ways": MLflow registers the local source twice
+            warnings.simplefilter("ignore")
+            source = resolve_dataset_source(str(folder))
+        dataset = MetaDataset(source, name=name, digest=digest[:36])  # type: ignore[abstract]
+        tag = InputTag(key="mlflow.data.context", value=context)
+        self.client.log_inputs(self.run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), tags=[tag])])
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None, on_parent: bool = False) -> None:
         """Log to this stage's run; ``on_parent`` also to the pipeline execution's parent run, so pipeline runs
@@ -204,6 +276,14 @@ class StageRun:
             return
         self.client.log_artifact(self.run_id, str(path), artifact_path)
 
+    def log_model(self, model_dir: Path) -> None:
+        """Log a training stage's model as an MLflow pyfunc model of this run (signature, input example)."""
+        if self.client is None or self.uri is None or self.run_id is None:
+            return
+        from v2v.registry import log_generator
+
+        log_generator(self.uri, self.run_id, model_dir)
+
     def log_image(self, rgb: np.ndarray, artifact_file: str) -> None:
         """Log an RGB uint8 image as a PNG artifact (``artifact_file`` like ``previews/frames.png``)."""
         if self.client is None:
@@ -218,13 +298,17 @@ class StageRun:
 def _experiment_id(client: Any, name: str, paths: ProjectPaths, uri: str) -> str:
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
+        if experiment.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
+            client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
         return str(experiment.experiment_id)
     # a local SQLite store keeps its artifacts beside the database; a server decides for itself
     location = (
         (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").as_uri() if uri.startswith("sqlite:///") else None
     )
     try:
-        return str(client.create_experiment(name, artifact_location=location))
+        return str(
+            client.create_experiment(name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
+        )
     except Exception:  # another process created it first
         experiment = client.get_experiment_by_name(name)
         if experiment is None:
@@ -245,7 +329,7 @@ def pipeline_run(cfg: Config, paths: ProjectPaths, driver: str) -> Iterator[str 
     uri = tracking_uri(paths)
     client = open_client(uri)
     experiment_id = _experiment_id(client, cfg.tracking.experiment, paths, uri)
-    tags = {"v2v.driver": driver, **git_state(paths.root)}
+    tags = {"v2v.driver": driver, **git_state(paths.root), **source_tags(f"v2v pipeline ({driver})")}
     run = client.create_run(experiment_id, run_name=f"pipeline {time.strftime('%Y-%m-%d %H:%M:%S')}", tags=tags)
     log_params_batched(client, run.info.run_id, flatten(to_dict(cfg)))  # every param, for `v2v compare`
     previous = os.environ.get(PARENT_ENV)
@@ -278,7 +362,7 @@ def _parent_run(
     run = client.create_run(
         experiment_id,
         run_name=f"pipeline {time.strftime('%Y-%m-%d %H:%M:%S')}",
-        tags={PIPELINE_KEY_TAG: key, "v2v.driver": "dvc repro", **tags},
+        tags={PIPELINE_KEY_TAG: key, "v2v.driver": "dvc repro", **tags, **source_tags("dvc repro")},
     )
     if params:
         log_params_batched(client, run.info.run_id, flatten(params))  # every param, for `v2v compare`
@@ -297,14 +381,17 @@ def stage_run(stage: str, cfg: Config, paths: ProjectPaths, sections: tuple[str,
     uri = tracking_uri(paths)
     client = open_client(uri)
     experiment_id = _experiment_id(client, cfg.tracking.experiment, paths, uri)
-    git = git_state(paths.root)
     params_dict = to_dict(cfg)
-    parent = _parent_run(client, experiment_id, git, params_dict)
-    tags = {"v2v.stage": stage, **git, **stage_inputs(paths, stage, params_dict)}
+    parent = _parent_run(client, experiment_id, git_state(paths.root), params_dict)
+    git = inherited_git(client, parent, paths.root)
+    tags = {"v2v.stage": stage, **git, **source_tags(f"python -m v2v.stages.{stage}")}
+    inputs = stage_inputs(paths, stage, params_dict)
+    tags |= inputs
     if parent:
         tags["mlflow.parentRunId"] = parent
     run = client.create_run(experiment_id, run_name=stage, tags=tags)
-    handle = StageRun(client, run.info.run_id, parent)
+    handle = StageRun(client, run.info.run_id, parent, uri)
+    handle.inputs = {k.removeprefix("v2v.dep."): v for k, v in inputs.items()}
     handle.log_params(flatten({s: params_dict[s] for s in sections}))
     started = time.perf_counter()
     try:

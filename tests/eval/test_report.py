@@ -4,10 +4,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
-from v2v.eval.report import ReportData, ReportVideo, render
+from v2v.eval.report import ReportData, ReportVideo, render, training_png
 from v2v.io.video import write_video
 
 
@@ -30,7 +31,7 @@ def report_data(tmp_path: Path, weights_name: str = "random-init") -> ReportData
         preferences={"combined": {"rate": 0.75, "low": 0.3, "high": 0.95, "wins": 3, "ties": 0, "losses": 1}},
         dimension_text={"combined": "all"},
         per_frame={"warp_error_vid2vid": [0.01, 0.02], "warp_error_baseline": [0.02, 0.03]},
-        training={"scale 0": {"step": [1.0, 2.0], "loss": [3.0, 2.0]}},
+        training={"scale 0": {"step": [1.0, 2.0], "loss": [3.0, 2.0], "d_loss": [1.0, 0.9]}},
         videos=[ReportVideo("clip_a", tmp_path / "compare.webm", "maps | real | vid2vid | baseline")],
     )
 
@@ -63,3 +64,12 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert "Uncaught" not in result.stderr  # no script errors (the report has no scripts)
     dom = subprocess.run([*command, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
     assert "Preference proxies" in dom and "<video" in dom
+
+
+def test_training_curves_png_is_two_panels_and_reproducible() -> None:
+    runs = {"scale 0": {"step": [1.0, 2.0, 3.0], "loss": [3.0, 2.0, 1.5], "d_loss": [1.0, 0.9, 0.8]}}
+    png = training_png(runs)
+    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    assert image.shape == (320, 1280, 3) and training_png(runs) == png  # same curves, same bytes
+    other = training_png({"scale 0": {**runs["scale 0"], "d_loss": [2.0, 0.1, 0.05]}})
+    assert other != png  # the discriminator curve is drawn

@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 from mlflow import MlflowClient
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import LogFilter
 
 from pipelines.flow import v2v_pipeline
 
@@ -12,7 +14,8 @@ from pipelines.flow import v2v_pipeline
 def test_flow_runs_pipeline_and_groups_runs(dvc_project: Path) -> None:
     experiment = yaml.safe_load((dvc_project / "params.yaml").read_text())["tracking"]["experiment"]
     stages = ["sample", "extract"]  # the whole pipeline runs in tests/test_pipeline_dvc.py
-    results = v2v_pipeline(root=str(dvc_project), stages=stages, driver="dvc")
+    state = v2v_pipeline(root=str(dvc_project), stages=stages, driver="dvc", return_state=True)
+    results, flow_run_id = state.result(), state.state_details.flow_run_id
     assert results == [f"{name}: ran" for name in stages]
     assert (dvc_project / "dvc.lock").is_file() and (dvc_project / "data/frames/index.json").is_file()
     client = MlflowClient()
@@ -21,6 +24,13 @@ def test_flow_runs_pipeline_and_groups_runs(dvc_project: Path) -> None:
     assert parent.data.tags["v2v.driver"] == "prefect/dvc" and parent.info.status == "FINISHED"
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert sorted(r.data.tags["v2v.stage"] for r in children) == sorted(stages)
+    # the flow run shows its work in the Prefect UI: the summary, the MLflow run, the stages' own output
+    with get_client(sync_client=True) as prefect:
+        artifacts = {a.key: a for a in prefect.read_artifacts() if a.flow_run_id == flow_run_id}
+        logs = [log.message for log in prefect.read_logs(log_filter=LogFilter(flow_run_id={"any_": [flow_run_id]}))]
+    assert "Stages: sample, extract" in str(artifacts["v2v-metrics"].data)
+    assert parent.info.run_id in str(artifacts["v2v-mlflow-run"].data)
+    assert any("extract: 2 video(s)" in message for message in logs), "a stage's own log line, streamed"
     # second run: DVC says everything is up to date
     assert v2v_pipeline(root=str(dvc_project), stages=stages, driver="dvc") == [
         f"{name}: up to date" for name in stages

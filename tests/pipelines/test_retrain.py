@@ -106,7 +106,12 @@ def test_first_retraining_runs_the_pipeline_and_promotes(project: Path) -> None:
     assert parent.info.status == "FINISHED" and parent.data.tags["v2v.driver"] == "prefect/retrain"
     assert parent.data.tags["v2v.retrain.decision"] == "promoted"
     assert parent.data.tags["v2v.retrain.reason"] == "no champion yet; frames=6"
-    assert parent.data.metrics["generate.frames"] == 6 and version.run_id == parent.info.run_id
+    assert parent.data.metrics["generate.frames"] == 6
+    # the version is the model the last training stage logged in its own run (no second copy)
+    trained = mlflow.MlflowClient().get_run(version.run_id)
+    assert trained.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    assert trained.data.tags["v2v.stage"] == "train_scale1"  # num_scales 2: scale 2 passes scale 1's model on
+    assert version.source == trained.data.tags["v2v.model_uri"]
     assert parent.data.params["generate.max_frames"] == "None"  # every param is on the parent run
 
     # the registered model: the stage's state dicts behind a pyfunc with an honest signature
@@ -131,11 +136,18 @@ def test_nothing_changed_skips(project: Path) -> None:
     assert len(pipeline_runs(project)) == runs and versions(project) == registered
 
 
-def test_param_change_reruns_what_changed_and_promotes_a_better_model(project: Path) -> None:
+def test_param_change_reruns_what_changed_and_promotes_a_better_model(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     set_params(project, generate={"max_frames": 3})
     rerun = after_generate(project)
     check = v2v_retrain(root=str(project), check_only=True)
     assert check == {"decision": "would-run", "reason": f"would run {', '.join(rerun)}", "stages": rerun}
+    # `v2v retrain --check` is read-only: it answers without Prefect (an unreachable API is never contacted)
+    with monkeypatch.context() as patched:
+        patched.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+        cli = CliRunner().invoke(app, ["retrain", "--check", "--root", str(project)])
+    assert cli.exit_code == 0 and cli.output.strip().endswith(f"would-run: would run {', '.join(rerun)}")
     outcome = v2v_retrain(root=str(project))
     assert outcome["stages"] == rerun and outcome["results"] == [f"{stage}: ran" for stage in rerun]
     assert outcome["decision"] == "promoted" and outcome["version"] == "2"

@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import cv2
 import pytest
 import torch
 from support import suite_config
@@ -122,6 +123,10 @@ def test_report_is_self_contained_and_flags_random_weights(evaluated: ProjectPat
     for text in ("Scores", "Preference proxies", "Randomly initialised", "data:video/webm;base64,", "data:image/png"):
         assert text in html, text
     assert "src='http" not in html and 'src="http' not in html  # nothing fetched from elsewhere
+    # the training curves also as a PNG beside the report, for viewing without a browser (or a network)
+    curves = cv2.imread(str(evaluated.evaluation / "training_curves.png"))
+    assert curves is not None and curves.shape[1] > 2 * curves.shape[0]  # two panels side by side
+    assert "href='training_curves.png'" in html
 
 
 def test_real_features_are_cached_and_reused(evaluated: ProjectPaths, tmp_path: Path) -> None:

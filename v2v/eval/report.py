@@ -55,39 +55,60 @@ class ReportData:
     preferences: Mapping[str, Mapping[str, Any]]  # dimension → Preference dict
     dimension_text: Mapping[str, str]
     per_frame: Mapping[str, Sequence[float]]  # series name → values per frame (for the curves)
-    training: Mapping[str, Mapping[str, Sequence[float]]]  # run name → {"step": [...], "loss": [...]}
+    training: Mapping[str, Mapping[str, Sequence[float]]]  # run name → {"step": [...], "loss": [...], "d_loss": [...]}
     videos: Sequence[ReportVideo]
     notes: Sequence[str] = field(default_factory=list)
+
+
+TRAINING_PNG = "training_curves.png"  # beside report.html: the training curves for offline viewing
 
 
 def _data_uri(data: bytes, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
 
 
-def _figure(series: Mapping[str, Any], title: str, xlabel: str, ylabel: str) -> str:
-    """A line plot as a PNG data URI (matplotlib, Agg backend); a series is ``values`` or ``(xs, ys)``."""
+def figure_png(panels: Mapping[str, Mapping[str, Any]], xlabel: str, ylabel: str, log_y: bool = False) -> bytes:
+    """Line plots side by side as PNG bytes (matplotlib, Agg backend): ``{panel title: {series name: series}}``,
+    a series being ``values`` or ``(xs, ys)``; no network, no fonts beyond matplotlib's own."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 3.2), dpi=100)
-    for name, values in series.items():
-        if isinstance(values, tuple) and len(values) == 2:
-            ax.plot(values[0], values[1], label=name, linewidth=1.4)
-        else:
-            ax.plot(list(values), label=name, linewidth=1.4)
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    if series:
-        ax.legend(fontsize=8)
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels), 3.2), dpi=100, squeeze=False)
+    for ax, (title, series) in zip(axes[0], panels.items(), strict=True):
+        for name, values in series.items():
+            if isinstance(values, tuple) and len(values) == 2:
+                ax.plot(values[0], values[1], label=name, linewidth=1.4)
+            else:
+                ax.plot(list(values), label=name, linewidth=1.4)
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        if log_y:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        if series:
+            ax.legend(fontsize=8)
     fig.tight_layout()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
+    fig.savefig(buffer, format="png", metadata={"Software": None})  # no version stamp: same curves, same bytes
     plt.close(fig)
-    return _data_uri(buffer.getvalue(), "image/png")
+    return buffer.getvalue()
+
+
+def training_png(training: Mapping[str, Mapping[str, Sequence[float]]]) -> bytes:
+    """Generator and discriminator total loss per logged step of every training run, as one PNG."""
+    panels = {
+        title: {name: (run["step"], run[key]) for name, run in training.items() if run["step"]}
+        for title, key in (("generator loss (total)", "loss"), ("discriminator loss (total)", "d_loss"))
+    }
+    return figure_png(panels, "step", "loss", log_y=True)
+
+
+def _figure(series: Mapping[str, Any], title: str, xlabel: str, ylabel: str) -> str:
+    """One line plot as a PNG data URI."""
+    return _data_uri(figure_png({title: series}, xlabel, ylabel), "image/png")
 
 
 def _fmt(value: Any) -> str:
@@ -150,7 +171,7 @@ h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-to
 table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:.3em .7em;text-align:right}
 th{background:#f5f5f5;text-align:left}td.best{font-weight:bold;background:#e8f5e9}
 .warn{background:#fff3cd;border:1px solid #e0c36b;padding:.7em 1em;border-radius:4px}
-figure{margin:1em 0}video,img{max-width:100%}figcaption{color:#555;font-size:.9em}
+figure{margin:1em 0}video,img{max-width:100%}figcaption{color:#555;font-size:.9em}figure.wide{flex-basis:100%}
 .grid{display:flex;flex-wrap:wrap;gap:1em}
 """
 
@@ -176,10 +197,11 @@ def render(data: ReportData) -> str:
                 f"<figure><img alt='{label} per frame' src='{_figure(series, label + ' per frame', 'frame', label)}'></figure>"
             )
     if data.training:
-        runs = {name: (run["step"], run["loss"]) for name, run in data.training.items() if run["step"]}
+        png = _data_uri(training_png(data.training), "image/png")
         curves.append(
-            f"<figure><img alt='training curves' src='{_figure(runs, 'generator loss', 'step', 'loss')}'>"
-            "<figcaption>Generator loss per logged step (each scale restarts its count).</figcaption></figure>"
+            f"<figure class=wide><img alt='training curves' src='{png}'><figcaption>Generator and discriminator "
+            "loss per logged step (each scale restarts its count; log scale). The same picture is "
+            f"<a href='{TRAINING_PNG}'>{TRAINING_PNG}</a> beside this report.</figcaption></figure>"
         )
     videos = "".join(
         f"<figure><video controls loop muted autoplay playsinline src='{_data_uri(v.compare_webm.read_bytes(), 'video/webm')}'>"

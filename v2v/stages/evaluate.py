@@ -31,13 +31,13 @@ from v2v.data.tasks import get_task
 from v2v.eval.features import FeatureNet, i3d_feature_net, image_feature_net, video_feature_net
 from v2v.eval.landmarks import score_landmarks
 from v2v.eval.perceptual import LPIPS
-from v2v.eval.report import ReportData, ReportVideo, render
+from v2v.eval.report import TRAINING_PNG, ReportData, ReportVideo, render, training_png
 from v2v.eval.scoring import DIMENSIONS, FeatureCache, VideoScores, preferences
 from v2v.eval.segmentation import load_segmenter
 from v2v.eval.summary import SYSTEMS, landmark_metrics, per_frame_csv, pooled_series, summarise
 from v2v.eval.video import evaluate_video
 from v2v.generation.synthesis import load_model
-from v2v.io.atomic import atomic_dir, remove_stale_temporaries, write_json, write_text
+from v2v.io.atomic import atomic_dir, remove_stale_temporaries, write_bytes, write_json, write_text
 from v2v.maps.face import FaceLandmarker
 from v2v.ops.device import resolve_device
 from v2v.paths import ProjectPaths
@@ -163,6 +163,8 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
                 "models": {"vid2vid": str(paths.model_dir(2) / "model.pt"), "baseline": str(paths.baseline_dir)},
             },
         )
+        training = _training_curves(paths)
+        write_bytes(paths.evaluation / TRAINING_PNG, training_png(training))
         report = render(
             ReportData(
                 title="v2v evaluation: vid2vid vs the per-frame baseline",
@@ -172,7 +174,7 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
                 preferences={k: p.as_dict() for k, p in prefs.items()},
                 dimension_text={name: text for name, _, text in DIMENSIONS},
                 per_frame=pooled_series(scored),
-                training=_training_curves(paths),
+                training=training,
                 videos=report_videos,
                 notes=[
                     f"{len(scored)} held-out videos, {metrics['frames']} frames; preference questions are "
@@ -188,6 +190,7 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
         tracker.set_tags({f"v2v.weights.{name}": info["name"] for name, info in weights.items()})
         tracker.log_artifact(paths.evaluation / "report.html", "report")
         tracker.log_artifact(paths.evaluation / "summary.json", "report")
+        tracker.log_artifact(paths.evaluation / TRAINING_PNG, "report")
         tracker.log_artifact(paths.evaluate_plots, "report")  # per-frame series: `v2v ab RUN_A RUN_B` reads them
         log.info("evaluate: %d videos in %.1f s", len(scored), metrics["seconds"])
     return metrics
@@ -200,8 +203,12 @@ def _training_curves(paths: ProjectPaths) -> dict[str, dict[str, list[float]]]:
         if not path.is_file():
             continue
         rows = list(csv.DictReader(path.read_text(encoding="utf-8").splitlines()))
-        rows = [r for r in rows if r.get("loss/g_total")]
-        runs[name] = {"step": [float(r["step"]) for r in rows], "loss": [float(r["loss/g_total"]) for r in rows]}
+        rows = [r for r in rows if r.get("loss/g_total") and r.get("loss/d_total")]
+        runs[name] = {
+            "step": [float(r["step"]) for r in rows],
+            "loss": [float(r["loss/g_total"]) for r in rows],
+            "d_loss": [float(r["loss/d_total"]) for r in rows],
+        }
     return runs
 
 

@@ -35,7 +35,7 @@ from v2v.generation.pictures import condition_to_rgb, to_rgb
 from v2v.io.atomic import write_bytes, write_text
 from v2v.paths import ProjectPaths
 from v2v.stages.common import write_metrics
-from v2v.tracking import StageRun, stage_run
+from v2v.tracking import MODEL_MD5_TAG, StageRun, stage_run
 from v2v.training.loop import config_hash, run_config, train_scale
 from v2v.training.resume import inputs_fingerprint
 from v2v.viz import contact_sheet
@@ -107,19 +107,21 @@ def run_scale(cfg: Config, paths: ProjectPaths, scale: int) -> dict[str, Any]:
         work_dir = paths.checkpoints / name / config_hash(run_config(cfg, scale, world))
         previous = paths.model_dir(scale - 1) / "model.pt" if scale > 0 else None
         tracker.set_tags({"v2v.checkpoints": work_dir, "v2v.initialised_from": previous or "random"})
-        summary = train_scale(
-            cfg,
-            scale,
-            dataset,
-            out_dir=paths.model_dir(scale),
-            work_dir=work_dir,
-            previous=previous,
-            inputs=training_inputs(paths, previous),
-            log_metrics=lambda metrics, step: tracker.log_metrics(metrics, step),
-            log_sample=lambda tensors, step: tracker.log_image(
-                sample_sheet(tensors, cfg.train.task), f"samples/step_{step:08d}.png"
-            ),
-        )
+        tracker.log_dataset(paths.frames, "frames", "training")
+        with tracker.system_metrics(cfg.tracking.system_metrics_seconds):
+            summary = train_scale(
+                cfg,
+                scale,
+                dataset,
+                out_dir=paths.model_dir(scale),
+                work_dir=work_dir,
+                previous=previous,
+                inputs=training_inputs(paths, previous),
+                log_metrics=lambda metrics, step: tracker.log_metrics(metrics, step),
+                log_sample=lambda tensors, step: tracker.log_image(
+                    sample_sheet(tensors, cfg.train.task), f"samples/step_{step:08d}.png"
+                ),
+            )
         if is_main:
             metrics = {
                 "steps": summary["steps"],
@@ -128,6 +130,7 @@ def run_scale(cfg: Config, paths: ProjectPaths, scale: int) -> dict[str, Any]:
             }
             write_metrics(paths.train_metrics(scale), metrics)
             write_text(paths.train_plots(scale), history_csv(summary["history"]))
+            model_md5 = dvc_md5(paths.model_dir(scale))
             tracker.set_tags(
                 {
                     "v2v.vgg_weights": summary["vgg_weights"],
@@ -137,15 +140,15 @@ def run_scale(cfg: Config, paths: ProjectPaths, scale: int) -> dict[str, Any]:
                         if "feature_bank_classes" in summary
                         else "none (model.feature_channels 0)"
                     ),
-                    # the model itself is a DVC output; its md5 identifies it (`dvc get`, `dvc checkout`)
-                    f"v2v.out.{paths.model_dir(scale).relative_to(paths.root).as_posix()}": dvc_md5(
-                        paths.model_dir(scale)
-                    ),
+                    # the model itself is a DVC output; its md5 identifies it (`dvc get`, `dvc checkout`, retrain)
+                    f"v2v.out.{paths.model_dir(scale).relative_to(paths.root).as_posix()}": model_md5,
+                    MODEL_MD5_TAG: model_md5,
                 }
             )
-            tracker.log_artifact(paths.model_dir(scale) / "config.json", "model")
             if cfg.tracking.log_model:
-                tracker.log_artifact(paths.model_dir(scale) / "model.pt", "model")
+                tracker.log_model(paths.model_dir(scale))
+            else:
+                tracker.log_artifact(paths.model_dir(scale) / "config.json", "model")
             tracker.log_artifact(paths.train_plots(scale))
             discard_checkpoints(cfg, [work_dir])
             log.info("%s: %d steps in %.0f s", name, summary["steps"], summary["seconds"])

@@ -52,27 +52,29 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
         steps, seconds, final = 0, 0.0, {}
         last = cfg.train.num_scales - 1
         work_dirs = []
-        for scale in range(cfg.train.num_scales):
-            work_dir = paths.checkpoints / "train_baseline" / config_hash(run_config(cfg, scale, 1, per_frame=True))
-            work_dirs.append(work_dir)
-            out_dir = paths.baseline_dir if scale == last else work_dir / "model"
-            summary = train_scale(
-                cfg,
-                scale,
-                training_dataset(cfg, paths, scale),
-                out_dir=out_dir,
-                work_dir=work_dir,
-                previous=previous,
-                per_frame=True,
-                inputs=training_inputs(paths, previous),
-                log_metrics=partial(_log_metrics, tracker, scale, steps),
-                log_sample=partial(_log_sample, tracker, cfg.train.task, scale),
-            )
-            history += [{**row, "step": steps + row["step"], "scale": float(scale)} for row in summary["history"]]
-            steps += summary["steps"]
-            seconds += summary["seconds"]
-            final = summary["final"]
-            previous = out_dir / MODEL_FILE
+        tracker.log_dataset(paths.frames, "frames", "training")
+        with tracker.system_metrics(cfg.tracking.system_metrics_seconds):
+            for scale in range(cfg.train.num_scales):
+                work_dir = paths.checkpoints / "train_baseline" / config_hash(run_config(cfg, scale, 1, per_frame=True))
+                work_dirs.append(work_dir)
+                out_dir = paths.baseline_dir if scale == last else work_dir / "model"
+                summary = train_scale(
+                    cfg,
+                    scale,
+                    training_dataset(cfg, paths, scale),
+                    out_dir=out_dir,
+                    work_dir=work_dir,
+                    previous=previous,
+                    per_frame=True,
+                    inputs=training_inputs(paths, previous),
+                    log_metrics=partial(_log_metrics, tracker, scale, steps),
+                    log_sample=partial(_log_sample, tracker, cfg.train.task, scale),
+                )
+                history += [{**row, "step": steps + row["step"], "scale": float(scale)} for row in summary["history"]]
+                steps += summary["steps"]
+                seconds += summary["seconds"]
+                final = summary["final"]
+                previous = out_dir / MODEL_FILE
         metrics = {
             "steps": steps,
             "seconds": round(seconds, 2),
