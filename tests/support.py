@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from v2v.config import Config, config_from_dict
+from v2v.preprocess.extract import FrameSpec
 
 # The suite's tiny projects were written against these values where the shipped defaults (params.yaml's CPU
 # demo) differ: both sample scenes and one held-out clip each, no feature encoder and no multimodal demo (E has
@@ -61,3 +62,19 @@ def carphone() -> Path:
     from v2v.data.real import real_clip
 
     return real_clip("carphone")
+
+
+def frame_spec(**overrides: Any) -> FrameSpec:
+    """Extraction settings for tests: 64x32 PNG at the source rate, changed by ``overrides``."""
+    values: dict[str, Any] = {
+        "fps": None,
+        "width": 64,
+        "height": 32,
+        "resize": "crop",
+        "size_multiple": 32,
+        "frame_format": "png",
+        "jpeg_quality": 95,
+        "png_compression": 1,
+        "max_frames": None,
+    }
+    return FrameSpec(**(values | overrides))

@@ -5,12 +5,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from support import frame_spec as spec
 
 from v2v.io.frames import frame_paths
 from v2v.io.video import VideoError
 from v2v.preprocess.extract import (
     FrameResizer,
-    FrameSpec,
     VideoSource,
     discover_videos,
     extract_video,
@@ -18,22 +18,6 @@ from v2v.preprocess.extract import (
     resample,
     safe_video_id,
 )
-
-
-def spec(**overrides) -> FrameSpec:
-    values = dict(
-        fps=None,
-        width=64,
-        height=32,
-        resize="crop",
-        size_multiple=32,
-        frame_format="png",
-        jpeg_quality=95,
-        png_compression=1,
-        max_frames=None,
-    )
-    values.update(overrides)
-    return FrameSpec(**values)  # type: ignore[arg-type]
 
 
 def shown(frames: list[tuple[float | None, np.ndarray]], src_fps: float, out_fps: float | None) -> list[int]:

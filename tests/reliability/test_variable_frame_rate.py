@@ -10,9 +10,10 @@ import av
 import cv2
 import numpy as np
 import pytest
+from support import frame_spec
 
 from v2v.io.frames import frame_paths, read_meta
-from v2v.preprocess.extract import FrameSpec, VideoSource, extract_video
+from v2v.preprocess.extract import VideoSource, extract_video
 
 # a burst at 30 fps, a pause of 0.1 s per frame, another burst: 12 frames over 0.7 s
 TIMES_MS = [0, 33, 67, 100, 200, 300, 400, 433, 467, 500, 600, 700]
@@ -34,27 +35,13 @@ def write_vfr(path: Path) -> Path:
     return path
 
 
-def spec(fps: float | None) -> FrameSpec:
-    return FrameSpec(
-        fps=fps,
-        width=64,
-        height=32,
-        resize="crop",
-        size_multiple=32,
-        frame_format="png",
-        jpeg_quality=95,
-        png_compression=1,
-        max_frames=None,
-    )
-
-
 @pytest.mark.parametrize("decoder", ["opencv", "pyav"])
 def test_variable_frame_rate_is_resampled_by_time(tmp_path: Path, decoder: str) -> None:
     src = write_vfr(tmp_path / "vfr.mp4")
     meta = extract_video(
         VideoSource(src, "vfr", "train"),
         tmp_path / "vfr",
-        spec(10.0),
+        frame_spec(fps=10.0),
         decoder=decoder,
         progress=False,  # type: ignore[arg-type]
     )
@@ -70,12 +57,12 @@ def test_variable_frame_rate_is_resampled_by_time(tmp_path: Path, decoder: str) 
 def test_variable_frame_rate_kept_as_decoded_is_said(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     src = write_vfr(tmp_path / "vfr.mp4")
     with caplog.at_level(logging.WARNING):
-        meta = extract_video(VideoSource(src, "vfr", "train"), tmp_path / "vfr", spec(None), progress=False)
+        meta = extract_video(VideoSource(src, "vfr", "train"), tmp_path / "vfr", frame_spec(fps=None), progress=False)
     assert meta["num_frames"] == 12 and meta["variable_frame_rate"] and not meta["resampled"]
     assert "variable frame rate" in caplog.text and "extract.fps" in caplog.text and str(src) in caplog.text
 
 
 def test_constant_frame_rate_is_not_called_variable(tmp_path: Path, make_video) -> None:
     src = make_video(tmp_path / "cfr.mp4", num_frames=9, width=64, height=32, fps=30.0)
-    meta = extract_video(VideoSource(src, "cfr", "train"), tmp_path / "cfr", spec(10.0), progress=False)
+    meta = extract_video(VideoSource(src, "cfr", "train"), tmp_path / "cfr", frame_spec(fps=10.0), progress=False)
     assert not meta["variable_frame_rate"] and meta["source_frames"] == [0, 3, 6]
