@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import mlflow
 import numpy as np
+import pytest
 import yaml
 from mlflow import MlflowClient
 
@@ -38,6 +39,10 @@ def test_dvc_repro_end_to_end(dvc_project: Path, dvc: Callable[..., str]) -> Non
     scores = json.loads((dvc_project / "metrics/evaluate.json").read_text())
     for key in ("seg_miou", "lpips", "warp_error_baseline"):  # pipeline runs compare on the evaluation's figures
         assert parents[0].data.metrics[key] == scores[key]
+    for stage in STAGES:  # ... and on each stage's duration
+        assert parents[0].data.metrics[f"{stage}.seconds"] > 0
+    trained = json.loads((dvc_project / "metrics/train_scale0.json").read_text())  # ... and training's last losses
+    assert parents[0].data.metrics["train_scale0.loss_g_total"] == pytest.approx(trained["loss_g_total"], abs=1e-4)
     assert sorted(r.data.tags["v2v.stage"] for r in children) == sorted(STAGES)
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
     assert all(len(r.data.tags["v2v.git_commit"]) == 40 for r in runs)

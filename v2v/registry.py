@@ -211,7 +211,7 @@ def log_generator(uri: str, run_id: str, model_dir: Path, registered_name: str |
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     mlflow.set_tracking_uri(uri)  # the fluent API logs the model; this process uses the project's store anyway
     mlflow.set_registry_uri(uri)
-    with mlflow.start_run(run_id=run_id):  # the run stays open: its stage (or flow) ends it
+    with mlflow.start_run(run_id=run_id):  # resumes the open run (leaving it ends the run: undone below)
         info = mlflow.pyfunc.log_model(
             name="generator",
             python_model=str(Path(__file__).with_name("pyfunc_model.py")),  # from code: nothing pickled

@@ -12,6 +12,7 @@ from typing import Any
 
 from v2v.paths import EVALUATE_METRICS, TIMING, ProjectPaths
 from v2v.stages import STAGES
+from v2v.stages.common import timing_path
 
 WIDTH = 120
 # (label, key in metrics/evaluate.json without the system suffix, which is better)
@@ -25,7 +26,6 @@ QUALITY = (
     ("FID (torchvision)", "fid_tv", "lower"),
 )
 SUFFIX = {"vid2vid": "", "baseline": "_baseline", "real": "_real"}
-TRAINING = ("train_scale0", "train_scale1", "train_scale2", "train_baseline")
 
 
 def number(value: Any) -> str:
@@ -74,10 +74,13 @@ def summary(paths: ProjectPaths) -> str:
             )
         out.append("")
     rows = []
-    for stage in TRAINING:
-        m = _read(paths.root / "metrics" / f"{stage}.json")
+    training = {f"train_scale{s}": paths.train_metrics(s) for s in range(3)} | {
+        "train_baseline": paths.baseline_metrics
+    }
+    for stage, file in training.items():
+        m = _read(file)
         if m:
-            timing = _read(paths.root / TIMING / f"{stage}.json")
+            timing = _read(timing_path(file))
             rows.append(
                 [
                     stage,

@@ -40,6 +40,7 @@ PIPELINE_KEY_TAG = "v2v.pipeline_key"
 PARAMS_PER_BATCH = 100  # MLflow accepts at most 100 params per log_batch call
 MODEL_URI_TAG = "v2v.model_uri"  # on a training run: the pyfunc model it logged (models:/<id>)
 MODEL_MD5_TAG = "v2v.model_md5"  # on a training run and a model version: the DVC md5 of the model folder
+PARENT_HEADLINE = ("loss/g_total", "loss/d_total")  # a stage's own metrics also logged on the parent run
 GIT_TAGS = ("v2v.git_commit", "mlflow.source.git.commit", "v2v.git_dirty")
 # MLflow 3 opens an experiment without this tag in its GenAI view; ours is classic model training
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
@@ -227,17 +228,16 @@ class StageRun:
         its digest is the folder's DVC md5 (the ``v2v.dep.<path>`` tag when the stage declares it)."""
         if self.client is None:
             return
-        digest = next((md5 for dep, md5 in self.inputs.items() if folder.as_posix().endswith("/" + dep)), None)
-        digest = (digest or dvc_md5(folder)).removesuffix(".dir")
         import warnings
 
         from mlflow.data.dataset_source_registry import resolve_dataset_source
         from mlflow.data.meta_dataset import MetaDataset
         from mlflow.entities import DatasetInput, InputTag
 
-        with (
-            warnings.catch_warnings()
-        ):  # "can be interpreted in multiple ways": MLflow registers the local source twice
+        digest = next((md5 for dep, md5 in self.inputs.items() if folder.as_posix().endswith("/" + dep)), None)
+        digest = (digest or dvc_md5(folder)).removesuffix(".dir")
+        # silenced: "can be interpreted in multiple ways" (MLflow registers its local source twice)
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             source = resolve_dataset_source(str(folder))
         dataset = MetaDataset(source, name=name, digest=digest[:36])  # type: ignore[abstract]
@@ -402,7 +402,12 @@ def stage_run(stage: str, cfg: Config, paths: ProjectPaths, sections: tuple[str,
         if parent and not os.environ.get(PARENT_ENV):
             client.set_terminated(parent, "FAILED")
         raise
-    handle.log_metrics({"stage_seconds": time.perf_counter() - started})
+    seconds = time.perf_counter() - started
+    handle.log_metrics({"stage_seconds": seconds})
+    if parent:  # the execution's row in the UI compares on these too: each stage's duration, training's last losses
+        own = client.get_run(run.info.run_id).data.metrics
+        headline = {f"{stage}.{k.replace('/', '_')}": v for k, v in own.items() if k in PARENT_HEADLINE}
+        StageRun(client, parent).log_metrics({f"{stage}.seconds": seconds, **headline})
     client.set_terminated(run.info.run_id, "FINISHED")
     if parent and not os.environ.get(PARENT_ENV):
         client.set_terminated(parent, "FINISHED")  # a later stage of the same dvc repro may extend it
