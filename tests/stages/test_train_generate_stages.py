@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import pytest
 import torch
 from mlflow import MlflowClient
@@ -61,11 +62,13 @@ def test_each_trained_scale_logs_its_model_to_mlflow(trained: ProjectPaths) -> N
     experiment = client.get_experiment_by_name(EXPERIMENT)
     assert experiment is not None
     (run,) = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags["v2v.stage"] == "train_scale0"]
-    assert {a.path for a in client.list_artifacts(run.info.run_id, "model")} == {"model/model.pt", "model/config.json"}
+    info = mlflow.models.get_model_info(run.data.tags["v2v.model_uri"])  # an MLflow model of the run, not loose files
+    assert info.run_id == run.info.run_id and info.signature is not None and info.saved_input_example_info
     assert run.data.tags["v2v.generator_weights"] == "ema"
     assert run.data.tags["v2v.feature_bank"].endswith("classes, up to 4 centres each")
     assert run.data.tags["v2v.out.models/scale0"] == dvc_md5(trained.model_dir(0))  # the DVC md5 stays
-    logged = Path(client.download_artifacts(run.info.run_id, "model/model.pt", str(trained.root / "download")))
+    local = mlflow.artifacts.download_artifacts(info.model_uri, dst_path=str(trained.root / "download"))
+    (logged,) = Path(local).rglob("model.pt")
     assert logged.read_bytes() == (trained.model_dir(0) / "model.pt").read_bytes()
 
 
