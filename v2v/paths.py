@@ -64,6 +64,15 @@ WRITERS = {
 }
 
 
+def project_relative(path: Path, root: Path) -> str:
+    """``path`` as recorded in an output: relative to the project root when inside it (a clone elsewhere then
+    writes the same bytes), absolute otherwise."""
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 @dataclass(frozen=True)
 class ProjectPaths:
     """Absolute locations under one project root."""

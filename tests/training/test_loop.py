@@ -1,9 +1,11 @@
 """The training loop: resume is exact, the model learns, bad inputs fail clearly."""
 
 import logging
+import random
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -74,6 +76,21 @@ def test_resume_gives_the_same_weights(
     for cls, centres in bank_a["feature_bank"].items():
         assert centres.shape[1] == 3 and 1 <= centres.shape[0] <= 3
         assert torch.equal(centres, bank_b["feature_bank"][cls])
+
+
+def test_the_model_file_is_the_same_bytes_whatever_state_the_process_was_in(
+    street_project: ProjectPaths, train_config: Callable, clip_dataset: Callable, tmp_path: Path
+) -> None:
+    """Two processes (two clones, two machines) start with other Python and NumPy random states; the model file
+    stores the states it saves for resuming, so training seeds them too (else DVC sees a changed model)."""
+    cfg = train_config()
+    files = []
+    for name, seed in (("a", 1), ("b", 2)):
+        random.seed(seed)
+        np.random.seed(seed)
+        train_scale(cfg, 0, clip_dataset(street_project, cfg), tmp_path / name, tmp_path / f"w{name}", progress=False)
+        files.append((tmp_path / name / MODEL_FILE).read_bytes())
+    assert files[0] == files[1]
 
 
 def test_a_finished_run_is_resumed_only_from_the_same_inputs(

@@ -310,6 +310,12 @@ def labelled_frames(
             yield rgb, ids
 
 
+def _without_timing(summary: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: _without_timing(v) if isinstance(v, dict) else v for k, v in summary.items() if not k.endswith("seconds")
+    }
+
+
 def save_segmenter(path: Path, segmenter: Segmenter, summary: dict[str, Any]) -> None:
     """``model.pt``: the backend, its weights' provenance and (trained backend) the state dict + network config."""
     from v2v.io.atomic import atomic_path
@@ -318,7 +324,7 @@ def save_segmenter(path: Path, segmenter: Segmenter, summary: dict[str, Any]) ->
         "format": SEGMENTER_FORMAT,
         "weights": segmenter.weights,
         "classes": list(segmenter.classes),
-        "summary": summary,
+        "summary": _without_timing(summary),  # durations go to metrics/timing: same run, same bytes
         "network": segmenter.net.config() if isinstance(segmenter.net, SegmentationNet) else None,
         "state_dict": segmenter.net.state_dict() if isinstance(segmenter.net, SegmentationNet) else None,
     }

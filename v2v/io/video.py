@@ -66,7 +66,8 @@ def _write_pyav(path: Path, frames: Iterable[np.ndarray], fps: float, crf: int, 
 
     count = 0
     container_format = {".webm": "webm", ".mkv": "matroska"}.get(suffix.lower(), "mp4")
-    with av.open(str(path), mode="w", format=container_format) as container:
+    # bitexact: no random track ids or version stamps, so the same frames give the same bytes
+    with av.open(str(path), mode="w", format=container_format, container_options={"fflags": "+bitexact"}) as container:
         rate = Fraction(fps).limit_denominator(1001)
         if codec == "vp9":
             stream = container.add_stream("libvpx-vp9", rate=rate)

@@ -40,7 +40,7 @@ from v2v.generation.synthesis import load_model
 from v2v.io.atomic import atomic_dir, remove_stale_temporaries, write_bytes, write_json, write_text
 from v2v.maps.face import FaceLandmarker
 from v2v.ops.device import resolve_device
-from v2v.paths import ProjectPaths
+from v2v.paths import ProjectPaths, project_relative
 from v2v.stages.common import stage_main, write_metrics
 from v2v.tracking import stage_run
 
@@ -160,7 +160,10 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
                 "metrics": metrics,
                 "weights": weights,
                 "preferences": {k: p.as_dict() for k, p in prefs.items()},
-                "models": {"vid2vid": str(paths.model_dir(2) / "model.pt"), "baseline": str(paths.baseline_dir)},
+                "models": {
+                    "vid2vid": project_relative(paths.model_dir(2) / "model.pt", paths.root),
+                    "baseline": project_relative(paths.baseline_dir, paths.root),
+                },
             },
         )
         training = _training_curves(paths)

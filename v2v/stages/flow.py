@@ -31,7 +31,7 @@ from v2v.flow.video import VideoFlow, compute_video_flow
 from v2v.flow.viz import colour_wheel
 from v2v.io.atomic import atomic_dir, remove_stale_temporaries, write_json
 from v2v.io.frames import frame_paths, read_index, read_meta
-from v2v.paths import ProjectPaths
+from v2v.paths import ProjectPaths, project_relative
 from v2v.stages.common import StageError, stage_main, write_metrics
 from v2v.tracking import stage_run
 from v2v.viz import contact_sheet, evenly_spaced
@@ -90,7 +90,7 @@ def flow_video(
             "valid_fraction": result.valid_fraction,
             "seconds": round(result.seconds, 4),
             "pairs_per_second": round(result.num_pairs / result.seconds, 2) if result.num_pairs else None,
-            "ground_truth": str(truth) if truth is not None else None,
+            "ground_truth": project_relative(truth, paths.root) if truth is not None else None,
             "epe_skipped": why_not or None,
             **(result.score.summary() if result.score is not None else {}),
         }

@@ -30,7 +30,7 @@ from v2v.generation.results import synthesise_video
 from v2v.generation.synthesis import APPEARANCE_SEED, load_model
 from v2v.io.atomic import atomic_dir, remove_stale_temporaries, write_json
 from v2v.ops.device import amp_dtype, resolve_device
-from v2v.paths import ProjectPaths
+from v2v.paths import ProjectPaths, project_relative
 from v2v.stages.common import stage_main, write_metrics
 from v2v.tracking import stage_run
 from v2v.viz import contact_sheet
@@ -91,7 +91,7 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
                         "video_id": video.video_id,
                         "frames": frames,
                         "fps": fps,
-                        "model": str(model_file),
+                        "model": project_relative(model_file, paths.root),
                         "task": task,
                         "manipulate": list(gc.manipulate) if manipulated else [],
                         "generator_weights": model.weights,
