@@ -150,16 +150,22 @@ class GeneratorModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
         return condition[: self.model.config["model"]["label_classes"]].argmax(0)
 
 
+def _preset(config: dict[str, Any]) -> Any:
+    """The model settings a model file's ``config.json`` records."""
+    from v2v.models.presets import ModelPreset
+
+    fields: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in config["model"].items()}
+    return ModelPreset(**fields)
+
+
 def signature(config: dict[str, Any]) -> Any:
     """Input ``(T, C, H, W)`` float32 with C from the model config; output ``(T, 3, H, W)`` float32."""
     from mlflow.models import ModelSignature
     from mlflow.types import ParamSchema, ParamSpec, Schema, TensorSpec
 
     from v2v.generation.synthesis import APPEARANCE_SEED
-    from v2v.models.presets import ModelPreset
 
-    fields: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in config["model"].items()}
-    preset = ModelPreset(**fields)
+    preset = _preset(config)
     channels = preset.label_channels  # the task's (v2v.data.tasks), recorded in the model's config
     return ModelSignature(
         inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, channels, -1, -1))]),
@@ -190,10 +196,7 @@ def champion(client: Any, model_name: str, alias: str) -> Any | None:
 def input_example(config: dict[str, Any]) -> np.ndarray:
     """Two frames of valid conditions at a small size the generator takes: one class everywhere (the one-hot
     labels of street models), empty maps otherwise. Small on purpose: MLflow stores it as JSON beside the model."""
-    from v2v.models.presets import ModelPreset
-
-    fields: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in config["model"].items()}
-    preset = ModelPreset(**fields)
+    preset = _preset(config)
     side = 2 ** (preset.n_downsample_g + config["scale"] + 1)  # twice the size multiple: batch norm needs 2x2
     example = np.zeros((2, preset.label_channels, side, side), np.float32)
     if config["train"]["task"] == "street":

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from v2v.io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from v2v.io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_torch
 
 
 def make(seed: int = 0) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
@@ -73,3 +73,11 @@ def test_identical_checkpoints_are_identical_bytes(tmp_path: Path) -> None:
         torch.manual_seed(0)
         save_checkpoint(tmp_path / name / "model.pt", config={"x": 1}, modules={"g": net}, optimizers={"g": opt})
     assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()
+
+
+def test_any_torch_file_is_the_same_bytes_whatever_its_name(tmp_path: Path) -> None:
+    """torch.save names its archive after the file; written through a buffer, the name never reaches the bytes."""
+    payload = {"state_dict": make()[0].state_dict(), "summary": {"steps": 3}}
+    write_torch(tmp_path / "a" / "model.pt", payload)
+    write_torch(tmp_path / "b" / "segmenter.pt", payload)
+    assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "segmenter.pt").read_bytes()

@@ -30,6 +30,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from v2v.io.checkpoint import write_torch
+
 SEGMENTER_FORMAT = "v2v-segmenter-1"
 IGNORE = -1  # target value of pixels whose label the segmenter does not know
 # VOC class index → Cityscapes label id, for the classes both sets share (DeepLabV3's torchvision weights)
@@ -310,26 +312,17 @@ def labelled_frames(
             yield rgb, ids
 
 
-def _without_timing(summary: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: _without_timing(v) if isinstance(v, dict) else v for k, v in summary.items() if not k.endswith("seconds")
-    }
-
-
 def save_segmenter(path: Path, segmenter: Segmenter, summary: dict[str, Any]) -> None:
     """``model.pt``: the backend, its weights' provenance and (trained backend) the state dict + network config."""
-    from v2v.io.atomic import atomic_path
-
     payload = {
         "format": SEGMENTER_FORMAT,
         "weights": segmenter.weights,
         "classes": list(segmenter.classes),
-        "summary": _without_timing(summary),  # durations go to metrics/timing: same run, same bytes
+        "summary": summary,
         "network": segmenter.net.config() if isinstance(segmenter.net, SegmentationNet) else None,
         "state_dict": segmenter.net.state_dict() if isinstance(segmenter.net, SegmentationNet) else None,
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    write_torch(path, payload)
 
 
 def load_segmenter(path: Path, device: torch.device) -> Segmenter:

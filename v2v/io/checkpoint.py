@@ -85,11 +85,16 @@ def save_checkpoint(
         "rng": rng_state(),
         "extra": dict(extra or {}),
     }
+    write_torch(path, payload)
+    write_json(path.parent / "config.json", payload["config"])
+    return path
+
+
+def write_torch(path: str | Path, payload: Any) -> None:
+    """``torch.save`` atomically and reproducibly: same payload, same bytes."""
     buffer = io.BytesIO()  # not torch.save(tmp): the archive would be named after the random temporary file
     torch.save(payload, buffer)
     write_bytes(path, buffer.getvalue())
-    write_json(path.parent / "config.json", payload["config"])
-    return path
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from v2v.io.atomic import atomic_dir, remove_stale_temporaries, write_bytes, wri
 from v2v.maps.face import FaceLandmarker
 from v2v.ops.device import resolve_device
 from v2v.paths import ProjectPaths, project_relative
-from v2v.stages.common import stage_main, write_metrics
+from v2v.stages.common import split_timing, stage_main, write_metrics
 from v2v.tracking import stage_run
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
         write_json(
             paths.evaluation / "summary.json",
             {
-                "metrics": metrics,
+                "metrics": split_timing(metrics)[0],  # durations: metrics/timing (same run, same bytes)
                 "weights": weights,
                 "preferences": {k: p.as_dict() for k, p in prefs.items()},
                 "models": {

@@ -26,7 +26,7 @@ from v2v.eval.segmentation import (
 from v2v.io.atomic import write_json
 from v2v.ops.device import resolve_device
 from v2v.paths import ProjectPaths
-from v2v.stages.common import stage_main, write_metrics
+from v2v.stages.common import split_timing, stage_main, write_metrics
 from v2v.tracking import stage_run
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,8 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
             "seconds": _round(summary.get("seconds")),
         }
         paths.segmenter_dir.mkdir(parents=True, exist_ok=True)
-        save_segmenter(paths.segmenter_dir / "model.pt", segmenter, {**summary, "held_out": metrics})
+        # durations go to metrics/timing, not into the model file: same run, same bytes
+        save_segmenter(paths.segmenter_dir / "model.pt", segmenter, split_timing({**summary, "held_out": metrics})[0])
         write_metrics(paths.segmenter_metrics, metrics)
         tracker.log_metrics({k: v for k, v in metrics.items() if isinstance(v, int | float)})
         tracker.set_tags({"v2v.weights.segmenter": segmenter.weights.get("name", sc.backend)})
