@@ -30,7 +30,6 @@ import argparse
 import copy
 import itertools
 import json
-import math
 import os
 import shutil
 import statistics
@@ -53,7 +52,10 @@ from v2v.io.maps import read_label, read_rgb, write_rgb  # noqa: E402
 DATA_STAGES = ("sample", "extract", "segment", "edges", "pose", "flow", "segmenter")
 CODE_STAGES = ("train_scale0", "train_scale1", "train_scale2", "train_baseline", "generate")
 SHARE = (0.5, 0.25, 0.25)  # of the training time: scales 0, 1, 2 (each with its baseline steps)
-CLIP = ((4, 8), (4, 4), (4, 4))  # (start_frames, max_frames) per scale: scale 0 doubles to 8 frames halfway
+# (start_frames, max_frames) per scale: rollouts from 2 real frames that double up to 24 generated frames (the
+# held-out clips' first 24 and more), trained train.chunk_frames at a time on the model's own outputs
+CLIP = ((6, 26), (6, 26), (6, 26))
+DOUBLINGS = 3  # 6 → 12 → 24 (→ the cap of 26) over the first three quarters of a scale's epochs
 SAMPLES_PER_VIDEO = 4  # clips per training video per epoch
 RESERVE = 0.08  # of the budget, kept for generation and evaluation (at least 3 minutes)
 
@@ -117,8 +119,7 @@ def probe(root: Path, params: dict[str, Any], train_videos: int) -> list[tuple[f
     previous: dict[bool, Path | None] = {False: None, True: None}
     videos = min(train_videos, 3)
     for scale in range(3):
-        start, cap = CLIP[scale]
-        frames = (start + cap) // 2
+        frames = 2 + 2 * params["train"]["chunk_frames"]  # two full chunks per clip: the steps of a rollout
         probe_params = merged(
             params,
             {
@@ -127,7 +128,7 @@ def probe(root: Path, params: dict[str, Any], train_videos: int) -> list[tuple[f
                     "decay_epochs": 0,
                     "samples_per_video": 2,
                     "start_frames": frames,
-                    "max_frames": max(frames, 3),
+                    "max_frames": frames,
                     "double_every": 0,
                     "freeze_coarse_epochs": 0,
                 }
@@ -160,22 +161,41 @@ def probe(root: Path, params: dict[str, Any], train_videos: int) -> list[tuple[f
     return per_step
 
 
-def plan(seconds: float, per_step: list[tuple[float, float]], train_videos: int) -> dict[str, Any]:
-    """Epochs per scale so that vid2vid plus the baseline (same epochs) fill ``seconds``."""
-    steps_per_epoch = train_videos * SAMPLES_PER_VIDEO
+def scale_schedule(scale: int, epochs: int) -> dict[str, Any]:
+    start, cap = CLIP[scale]
+    return {
+        "epochs": epochs,
+        "decay_epochs": epochs // 2,  # the reference: as many decay epochs as constant ones
+        "samples_per_video": SAMPLES_PER_VIDEO,
+        "start_frames": start,
+        "max_frames": cap,
+        "double_every": max(1, epochs // (DOUBLINGS + 1)) if cap > start else 0,
+        "freeze_coarse_epochs": epochs // 4 if scale else 0,  # the reference fixes the coarse scales first
+    }
+
+
+def steps_of(schedule: dict[str, Any], train_videos: int, context: int, chunk: int) -> int:
+    """Optimiser steps of one scale's schedule: every clip is a rollout of ``rollout_windows`` chunks."""
+    from v2v.training.loop import rollout_windows
+    from v2v.training.schedule import ClipSchedule
+
+    clips = ClipSchedule(schedule["start_frames"], schedule["double_every"], schedule["max_frames"])
+    per_epoch = train_videos * schedule["samples_per_video"]
+    return sum(per_epoch * len(rollout_windows(clips.frames_at(e), context, chunk)) for e in range(schedule["epochs"]))
+
+
+def plan(
+    seconds: float, per_step: list[tuple[float, float]], train_videos: int, context: int, chunk: int
+) -> dict[str, Any]:
+    """Epochs per scale so that vid2vid plus the baseline (same epochs, same steps) fill ``seconds``."""
     schedule: dict[str, Any] = {}
     for scale, (share, (vid2vid, baseline)) in enumerate(zip(SHARE, per_step, strict=True)):
-        epochs = max(2, math.floor(share * seconds / (steps_per_epoch * (vid2vid + baseline))))
-        start, cap = CLIP[scale]
-        schedule[f"train_scale{scale}"] = {
-            "epochs": epochs,
-            "decay_epochs": epochs // 2,  # the reference: as many decay epochs as constant ones
-            "samples_per_video": SAMPLES_PER_VIDEO,
-            "start_frames": start,
-            "max_frames": cap,
-            "double_every": max(1, epochs // 2) if cap > start else 0,
-            "freeze_coarse_epochs": epochs // 4 if scale else 0,  # the reference fixes the coarse scales first
-        }
+        epochs = 2
+        while steps_of(scale_schedule(scale, epochs + 1), train_videos, context, chunk) * (vid2vid + baseline) <= (
+            share * seconds
+        ):
+            epochs += 1
+        schedule[f"train_scale{scale}"] = scale_schedule(scale, epochs)
     return schedule
 
 
@@ -244,7 +264,7 @@ def main() -> None:
     else:
         per_step = probe(root, own, args.train_clips)
         left = budget - (time.perf_counter() - started) - max(180.0, RESERVE * budget)
-        schedule = plan(left, per_step, args.train_clips)
+        schedule = plan(left, per_step, args.train_clips, context=2, chunk=own["train"]["chunk_frames"])
     code_params = merged(yaml.safe_load((code / "params.yaml").read_text()), overrides(args), schedule)
     (root / "params.code.yaml").write_text(yaml.safe_dump(code_params, sort_keys=False))
     for name in CODE_STAGES:
@@ -255,6 +275,13 @@ def main() -> None:
     paths = _paths(root)
     metrics = json.loads(paths.evaluate_metrics.read_text())
     steps = {s: json.loads(paths.train_metrics(s).read_text())["steps"] for s in range(3)}
+    timing = paths.root / "metrics" / "timing"
+    seconds = sum(json.loads((timing / f"train_scale{s}.json").read_text())["seconds"] for s in range(3))
+    baseline_steps = json.loads(paths.baseline_metrics.read_text())["steps"]
+    baseline_seconds = json.loads((timing / "train_baseline.json").read_text())["seconds"]
+    first_frames = {
+        json.loads(meta.read_text()).get("first_frames", "hallucinate") for meta in paths.results.glob("*/meta.json")
+    }
     result = {
         "vid2vid_miou": metrics["seg_miou"],
         "baseline_miou": metrics["seg_miou_baseline"],
@@ -271,6 +298,12 @@ def main() -> None:
         "minutes": round(minutes, 1),
         "budget_minutes": args.minutes,
         "steps": steps,
+        "steps_per_minute": {
+            "vid2vid": round(60 * sum(steps.values()) / seconds, 2),
+            "baseline": round(60 * baseline_steps / baseline_seconds, 2),
+        },
+        "generated_frames_per_step": code_params["train"].get("chunk_frames", 0) or "whole clip",
+        "first_frames": ",".join(sorted(first_frames)),
         "schedule": schedule,
         "params": merged(overrides(args), schedule),
     }

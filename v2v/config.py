@@ -328,6 +328,11 @@ class ModelConfig:
     video_discriminator: bool = param(
         True, "train with the video discriminator D_V (false: the paper's ablation without D_V)"
     )
+    flow_from_coarse: bool = param(
+        True,
+        "scales 1, 2 refine the coarser scale's flow and mask, starting exactly from them (a departure; false: the "
+        "reference's enhancers predict both afresh)",
+    )
 
 
 @dataclass(frozen=True)
@@ -367,9 +372,18 @@ class TrainConfig:
     ttur: bool = param(False, "two time-scale update rule: lr/2 for G, 2*lr for the Ds, betas (0, 0.9)")
     gan_mode: Literal["lsgan", "hinge"] = param("lsgan", "adversarial loss")
     from_labels_prob: float = param(
-        0.5,
-        "share of steps that generate whole clips from labels alone (no real first frames), as at test time",
+        0.0,
+        "share of clips generated from labels alone (no given first frames: the 'hallucinate' first-frame policy "
+        "of pose, the reference's --no_first_img); 0: every rollout starts from real frames, as the reference "
+        "trains its single_g recipes (street, face)",
         in_range(0, 1),
+    )
+    chunk_frames: int = param(
+        4,
+        "generated frames per optimiser step: a clip longer than the generator's context + this is one rollout, "
+        "trained chunk by chunk, each chunk continuing from the previous one's detached outputs (the reference's "
+        "truncated backpropagation; 0: the whole clip in one step)",
+        non_negative,
     )
     vgg_weights: str = param("imagenet", "VGG19 weights: imagenet (torchvision enum), none (tests only) or a path")
     loss_gan: float = param(1.0, "weight of the GAN terms", non_negative)
@@ -478,6 +492,13 @@ class GenerateConfig:
         "BF16/AMX; float16 on CUDA); the evaluate stage runs the baseline the same way",
     )
     codec: Literal["h264", "mp4v", "mjpg"] = param("h264", "codec of the result videos")
+    first_frames: Literal["auto", "single_g", "hallucinate", "real"] = param(
+        "auto",
+        "who makes the first num_frames_g - 1 frames that generation continues from: single_g (the per-frame "
+        "baseline's model, models/baseline: the reference's --use_single_G), hallucinate (vid2vid from labels "
+        "alone: --no_first_img), real (the real frames: prediction); auto: the task's (street, edges, face: "
+        "single_g; pose: hallucinate)",
+    )
     continue_from: int = param(
         2, "future-frame demo: continue.mp4 starts from this many real frames, then generates (0: none)", non_negative
     )

@@ -87,3 +87,14 @@ def test_generation_normalises_each_frame_with_its_own_statistics(tmp_path: Path
     assert all(torch.all(mean == 5.0) for mean in stored)  # generation leaves the stored statistics alone
     with pytest.raises(ValueError, match="generate.batch_norm"):
         load_model(tmp_path / "model.pt", cpu, "batch")
+
+
+def test_auto_first_frames_are_the_tasks() -> None:
+    from v2v.generation.synthesis import resolve_first_frames
+
+    assert resolve_first_frames("auto", "street") == "single_g"  # the reference's --use_single_G recipes
+    assert resolve_first_frames("auto", "face") == "single_g"
+    assert resolve_first_frames("auto", "pose") == "hallucinate"  # --no_first_img
+    assert resolve_first_frames("real", "pose") == "real"
+    with pytest.raises(ValueError, match="generate.first_frames: unknown policy 'baseline'"):
+        resolve_first_frames("baseline", "street")

@@ -92,3 +92,22 @@ def test_reference_discriminators_match_the_official_parameter_counts() -> None:
     assert d_video.num_temporal_scales == 2
     for scale in d_video.scales:
         assert abs(count_parameters(scale) - 5.6e6) / 5.6e6 < 0.01
+
+
+def test_grown_discriminators_keep_each_patchgan_at_its_resolution() -> None:
+    """Growth by one scale: old ``nets.i`` (of D_I and of every D_V temporal scale) becomes ``nets.{i+1}``."""
+    from v2v.models.discriminators import grown_by_resolution
+
+    state = {
+        "net.nets.0.layers.0.0.weight": torch.zeros(1),
+        "net.nets.1.layers.0.0.weight": torch.ones(1),
+        "scales.1.nets.1.layers.4.bias": torch.full((1,), 2.0),
+    }
+    grown = grown_by_resolution(state, 1)
+    assert set(grown) == {
+        "net.nets.1.layers.0.0.weight",
+        "net.nets.2.layers.0.0.weight",
+        "scales.1.nets.2.layers.4.bias",
+    }
+    assert torch.equal(grown["net.nets.1.layers.0.0.weight"], torch.zeros(1))
+    assert grown_by_resolution(state, 0) == state

@@ -228,3 +228,37 @@ def test_without_the_foreground_option_no_foreground_branch_is_built(preset: Mod
     assert gen.foreground_ids == ()
     assert not any("foreground" in name for name, _ in gen.named_parameters())
     assert "foreground" not in gen(random_labels(preset, 1, 3))
+
+
+def test_a_new_scale_starts_from_the_coarser_flow_and_mask() -> None:
+    """flow_from_coarse: a fresh enhancer warps with the coarser scale's flow (upsampled, doubled) and mask."""
+    from v2v.models.presets import build_generator, resolve_preset
+
+    preset = resolve_preset("tiny", label_classes=3, instance_boundary=False, foreground_ids=(), flow_from_coarse=True)
+    coarse = build_generator(preset, num_scales=1, seed=0)
+    with torch.no_grad():  # a coarse scale with a non-trivial flow and mask
+        for p in coarse.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    grown = build_generator(preset, num_scales=2, seed=1)
+    grown.load_state_dict(coarse.state_dict(), strict=False)
+    labels, prev = torch.rand(1, 3, 3, 32, 64), torch.rand(1, 2, 3, 32, 64) * 2 - 1
+    with torch.no_grad():
+        fine = grown.step(labels, prev)
+        small = coarse.step(
+            torch.nn.functional.avg_pool2d(labels.flatten(0, 1), 2).unflatten(0, (1, 3)),
+            torch.nn.functional.avg_pool2d(prev.flatten(0, 1), 2).unflatten(0, (1, 2)),
+        )
+    up = torch.nn.functional.interpolate(small["flow"], scale_factor=2, mode="bilinear", align_corners=False)
+    assert small["flow"].abs().mean() > 0.05
+    torch.testing.assert_close(fine["flow"], 2 * up)
+    mask = torch.nn.functional.interpolate(
+        small["occlusion_mask"], scale_factor=2, mode="bilinear", align_corners=False
+    )
+    torch.testing.assert_close(fine["occlusion_mask"], mask.clamp(1e-4, 1 - 1e-4), atol=1e-5, rtol=1e-4)
+    reference = build_generator(
+        resolve_preset("tiny", label_classes=3, instance_boundary=False, foreground_ids=()), num_scales=2, seed=1
+    )
+    reference.load_state_dict(coarse.state_dict(), strict=False)
+    with torch.no_grad():
+        afresh = reference.step(labels, prev)
+    assert not torch.allclose(afresh["flow"], fine["flow"], atol=1e-2)  # the reference's enhancer: its own flow

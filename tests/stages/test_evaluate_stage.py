@@ -73,6 +73,8 @@ def test_the_baseline_is_a_per_frame_model_trained_on_the_same_schedule(evaluate
     model = load_model(evaluated.baseline_dir / "model.pt", torch.device("cpu"))
     generator, saved = model.generator, model.config
     assert saved["per_frame"] is True and saved["scale"] == 1
+    assert saved["model"]["flow"] is False and generator.flow is False  # no flow branch computed for nothing
+    assert not any(".flow_" in name for name in generator.state_dict())
     baseline = json.loads(evaluated.baseline_metrics.read_text())
     vid2vid_steps = sum(json.loads(evaluated.train_metrics(s).read_text())["steps"] for s in (0, 1))
     assert baseline["steps"] == vid2vid_steps  # the same budget

@@ -17,7 +17,7 @@ from support import small_config
 from v2v.config import Config
 from v2v.data.clips import ClipDataset
 from v2v.dvcfile import dvc_md5
-from v2v.generation.synthesis import generate_stream, load_model, video_inputs
+from v2v.generation.synthesis import generate_stream, load_model, video_frames, video_inputs
 from v2v.io.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from v2v.models.encoder import FeatureBank
 from v2v.paths import ProjectPaths
@@ -54,6 +54,10 @@ def trained(base_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Pro
     flow.run(cfg, paths)
     for scale in range(3):
         run_scale(cfg, paths, scale)
+    # the first frames' per-frame model (generate.first_frames single_g): any generator run per frame serves
+    # these tests, which are about what generation does with it; the baseline's training is tested elsewhere
+    paths.baseline_dir.mkdir(parents=True)
+    shutil.copy(paths.model_dir(0) / "model.pt", paths.baseline_dir / "model.pt")
     return paths
 
 
@@ -99,11 +103,12 @@ def test_generate_writes_the_multimodal_videos_and_which_weights(trained: Projec
     assert (folder / "multimodal_seed1.mp4").stat().st_size > 0
     meta = json.loads((folder / "meta.json").read_text())
     assert meta["generator_weights"] == "ema" and meta["multimodal_seeds"] == [0, 1] and meta["appearance_seed"] == 0
+    assert meta["first_frames"] == "single_g"  # the street task's (generate.first_frames: auto)
     client = MlflowClient()
     experiment = client.get_experiment_by_name(EXPERIMENT)
     assert experiment is not None
     (run,) = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags["v2v.stage"] == "generate"]
-    assert run.data.tags["v2v.generator_weights"] == "ema"
+    assert run.data.tags["v2v.generator_weights"] == "ema" and run.data.tags["v2v.first_frames"] == "single_g"
     logged = {a.path for a in client.list_artifacts(run.info.run_id, "videos/street_001")}
     assert {"videos/street_001/multimodal_seed0.mp4", "videos/street_001/multimodal_seed1.mp4"} <= logged
 
@@ -166,3 +171,48 @@ def test_a_completed_stage_removes_its_checkpoints_unless_asked(base_project: Pa
     kept = {"checkpoint_every": 1, "keep_checkpoints": 1, "keep_checkpoints_when_done": True, "seed": 1}
     run_scale(config(train=kept, tracking={"enabled": False}), paths, 0)
     assert len(list(paths.checkpoints.rglob("step_*.pt"))) == 1  # the newest only (keep_checkpoints: 1)
+
+
+def test_first_frames_come_from_the_per_frame_model_and_generation_continues_from_them(trained: ProjectPaths) -> None:
+    """single_g (the reference's --use_single_G): frames 0..K-1 are the per-frame model's, the rest continue from
+    them; hallucinate: vid2vid makes frame 0 from labels alone; real: the real frames."""
+    cpu = torch.device("cpu")
+    model = load_model(trained.model_dir(2) / "model.pt", cpu)
+    first_model = load_model(trained.baseline_dir / "model.pt", cpu)
+    with torch.no_grad():  # another model than vid2vid's own (here a copy of the same scale-0 model)
+        for p in first_model.generator.parameters():
+            p.mul_(1.1)
+    dataset = ClipDataset(paths=trained, split="test", task="street", clip_length=1, with_flow=False)
+    video, frames = dataset.videos[0], dataset.videos[0].num_frames
+    context = model.generator.num_frames - 1
+
+    def synthesised(policy: str) -> list[torch.Tensor]:
+        return list(video_frames(model, dataset, video, frames, first_frames=policy, first_model=first_model))
+
+    single_g = synthesised("single_g")
+    labels, features = video_inputs(first_model, dataset, video, context)
+    own = [o["fake"] for o in generate_stream(first_model.generator, labels, cpu, per_frame=True, features=features)]
+    assert len(single_g) == frames
+    for made, expected in zip(single_g[:context], own, strict=True):
+        torch.testing.assert_close(made, expected)
+    labels, features = video_inputs(model, dataset, video, frames)
+    continued = [o["fake"] for o in generate_stream(model.generator, labels, cpu, first_frames=own, features=features)]
+    torch.testing.assert_close(torch.stack(single_g[context:]), torch.stack(continued))
+    hallucinated = synthesised("hallucinate")
+    labels, features = video_inputs(model, dataset, video, frames)
+    alone = [o["fake"] for o in generate_stream(model.generator, labels, cpu, features=features)]
+    torch.testing.assert_close(torch.stack(hallucinated), torch.stack(alone))
+    assert not torch.allclose(hallucinated[0], single_g[0])
+    real = synthesised("real")
+    for t in range(context):
+        torch.testing.assert_close(real[t], dataset.load_clip(video, t, 1)["image"][0])
+
+
+def test_single_g_without_the_per_frame_model_names_the_stage_to_run(trained: ProjectPaths, tmp_path: Path) -> None:
+    paths = ProjectPaths.at(tmp_path / "project")
+    shutil.copytree(trained.root, paths.root, ignore=shutil.ignore_patterns("results", "checkpoints", "baseline"))
+    with pytest.raises(FileNotFoundError, match=r"models/baseline/model.pt: .*dvc repro train_baseline.*hallucinate"):
+        generate.run(config(tracking={"enabled": False}), paths)
+    assert not paths.results.exists() or not any(paths.results.iterdir())  # nothing half-written
+    metrics = generate.run(config(tracking={"enabled": False}, generate={"first_frames": "hallucinate"}), paths)
+    assert metrics["videos"] == 1

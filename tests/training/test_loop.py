@@ -293,8 +293,12 @@ def test_the_reference_multi_scale_recipe(
     grown_cfg = train_config(train={"num_scales": 2, "checkpoint_every": 1}, train_scale1=scale1)
     grown, _ = build_networks(grown_cfg, 1, tmp_path / "s0" / MODEL_FILE)
     assert len(grown.image_d.net.nets) == 3 and all(len(s.nets) == 3 for s in grown.video_d.scales)
+    grown_state = grown.image_d.state_dict()
     for key, value in previous["image_discriminator"].items():
-        assert torch.equal(grown.image_d.state_dict()[key], value), key  # the two scales it had, carried over
+        # by resolution (the reference): the PatchGAN that judged the full scale-0 frame judges the half-size
+        # scale-1 frame, one place coarser; the fresh one takes the new finest resolution
+        moved = key.replace("nets.0.", "nets.1.") if "nets.0." in key else key.replace("nets.1.", "nets.2.")
+        assert torch.equal(grown_state[moved], value), key
     summary = train_scale(
         grown_cfg,
         1,
@@ -371,3 +375,46 @@ def test_the_per_frame_baseline_has_no_video_discriminator(
     )
     checkpoint = torch.load(tmp_path / "b" / MODEL_FILE, weights_only=True)
     assert set(checkpoint["modules"]) == {"generator", "image_discriminator"}
+
+
+def test_rollout_windows_cover_the_clip_in_chunks() -> None:
+    from v2v.training.loop import rollout_windows
+
+    assert rollout_windows(26, 2, 0) == [(0, 26)]  # chunk_frames 0: the whole clip in one step
+    assert rollout_windows(6, 2, 4) == [(0, 6)]
+    # vid2vid: each window generates 4 frames from the 2 before it (the previous window's last outputs)
+    assert rollout_windows(12, 2, 4) == [(0, 6), (4, 10), (8, 12)]
+    # the baseline steps through the same target frames, without the overlap
+    assert rollout_windows(12, 2, 4, per_frame=True) == [(0, 6), (6, 10), (10, 12)]
+    generated = [t for start, stop in rollout_windows(26, 2, 4) for t in range(start + 2, stop)]
+    assert generated == list(range(2, 26))  # every frame after the real context, once
+
+
+def test_a_rollout_continues_from_the_generators_own_outputs(
+    street_project: ProjectPaths, train_config: Callable, clip_dataset: Callable, tmp_path: Path, monkeypatch
+) -> None:
+    """The reference's training: 2 real frames, then chunk after chunk on the model's own detached outputs;
+    D_V judges every chunk."""
+    import v2v.training.loop as loop
+
+    calls: list[tuple] = []
+    real_step = loop.train_step
+
+    def recording(nets, opts, objective, clip, *args, **kwargs):
+        result = real_step(nets, opts, objective, clip, *args, **kwargs)
+        given = clip.given_frames()
+        calls.append((clip.image.detach(), None if given is None else given.detach(), result))
+        return result
+
+    monkeypatch.setattr(loop, "train_step", recording)
+    frames = {"start_frames": 8, "max_frames": 8, "samples_per_video": 1, "epochs": 1}
+    cfg = train_config(train={"chunk_frames": 3}, train_scale0=frames)
+    summary = train_scale(cfg, 0, clip_dataset(street_project, cfg), tmp_path / "a", tmp_path / "w", progress=False)
+    assert summary["steps"] == len(calls) == 2  # one 8-frame clip: rollout_windows(8, 2, 3) = (0, 5), (3, 8)
+    (image, given, result), (image2, given2, result2) = calls
+    torch.testing.assert_close(given, image[:, :2])  # real context frames
+    torch.testing.assert_close(given2, result.out["fake"][:, -2:].detach())  # the chunk before's last two outputs
+    torch.testing.assert_close(image2[:, :2], image[:, 3:5])  # where the second chunk starts
+    assert not torch.allclose(given2, image2[:, :2])  # not the real frames
+    for each in (result, result2):
+        assert "video_g_gan" in each.g_terms and "video_d_real" in each.d_terms  # D_V judges every chunk

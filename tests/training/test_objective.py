@@ -225,6 +225,8 @@ def test_without_flow_only_the_ground_truth_warp_term_stays(preset: ModelPreset)
         batch, generate(nets, batch), nets.image_d, nets.video_d
     )
     assert "warp" in terms and not {"flow", "flow_warp", "mask"} & set(terms)
+    # the hallucinated frame is the final one: judged once, not twice under two names
+    assert not any(k.startswith("raw_") for k in terms)
 
 
 def test_without_the_video_discriminator_no_video_terms(nets: Nets, preset: ModelPreset) -> None:

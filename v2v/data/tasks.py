@@ -11,6 +11,8 @@ stages all read it from here.
 * ``face``: the face sketch (landmark polylines + background edges) + 14 distance-transform maps,
   one per facial-part edge: the reference's 15-channel edge→face input (the face stage);
 * ``face_edges``: the face sketch alone (the reference's ``--no_dist_map``, 1 channel).
+
+Each task also names its first-frame policy at generation (``Task.first_frames``).
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ class Task:
     instance_boundary: bool  # one more channel: instance boundaries (street)
     foreground_ids: tuple[int, ...]  # label ids of the foreground branch (street); () = none
     picture: Literal["labels", "grey", "rgb"]  # how a condition is shown: label colours, its first channel, RGB
+    # who makes the first context frames at generation (``generate.first_frames: auto``): the per-frame model
+    # (single_g: the reference's street and face recipes, --use_single_G) or the generator itself from labels alone
+    # (hallucinate: pose, --no_first_img)
+    first_frames: Literal["single_g", "hallucinate"] = "single_g"
 
     @property
     def channels(self) -> int:
@@ -57,7 +63,7 @@ class Task:
 TASKS: dict[str, Task] = {
     "street": Task("street", "segment", 35, True, CITYSCAPES_FOREGROUND_IDS, "labels"),
     "edges": Task("edges", "edges", 1, False, (), "grey"),
-    "pose": Task("pose", "pose", 3, False, (), "rgb"),
+    "pose": Task("pose", "pose", 3, False, (), "rgb", "hallucinate"),
     "face": Task("face", "face", 1 + FACE_PART_EDGES, False, (), "grey"),
     "face_edges": Task("face_edges", "face", 1, False, (), "grey"),
 }

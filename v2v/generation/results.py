@@ -3,17 +3,17 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from v2v.data.clips import ClipDataset, VideoEntry
 from v2v.generation.pictures import condition_to_rgb, to_rgb
-from v2v.generation.synthesis import SynthesisModel, generate_stream, video_inputs
+from v2v.generation.synthesis import APPEARANCE_SEED, SynthesisModel, generate_stream, video_frames, video_inputs
 from v2v.io.maps import read_rgb, write_rgb
 from v2v.io.video import write_video
 
@@ -32,6 +32,8 @@ def synthesise_video(
     seeds: tuple[int, ...] = (),  # multimodal demo: one multimodal_seed<k>.mp4 per seed (feature-bank models)
     remaps: Mapping[int, int] | None = None,  # the manipulation's class remaps (for the features' classes)
     amp: bool = False,  # mixed-precision synthesis (generate.amp)
+    first_frames: str = "hallucinate",  # who makes the first frames: single_g | hallucinate | real (resolved)
+    first_model: SynthesisModel | None = None,  # the per-frame model that makes them (single_g)
 ) -> list[np.ndarray]:
     """Write one video's results into ``out``; returns three preview rows (condition | real | fake).
 
@@ -39,17 +41,24 @@ def synthesise_video(
     not depend on the video's length.
     """
     device = next(model.generator.parameters()).device
-    stream_of = functools.partial(generate_stream, model.generator, device=device, amp=amp)
-    labels, features = video_inputs(model, dataset, video, frames)
-    for t, result in enumerate(
-        tqdm(
-            stream_of(labels, features=features),
-            total=frames,
-            desc=video.video_id,
-            leave=False,
+
+    def stream_of(
+        source: ClipDataset, seed: int = APPEARANCE_SEED, class_map: Mapping[int, int] | None = None
+    ) -> Iterator[torch.Tensor]:
+        return video_frames(
+            model,
+            source,
+            video,
+            frames,
+            first_frames=first_frames,
+            first_model=first_model,
+            seed=seed,
+            class_map=class_map,
+            amp=amp,
         )
-    ):
-        write_rgb(out / "frames" / f"{t:06d}.png", to_rgb(result["fake"]))
+
+    for t, fake in enumerate(tqdm(stream_of(dataset), total=frames, desc=video.video_id, leave=False)):
+        write_rgb(out / "frames" / f"{t:06d}.png", to_rgb(fake))
     fake_files = [out / "frames" / f"{t:06d}.png" for t in range(frames)]
     write_video(out / "fake.mp4", (read_rgb(f) for f in fake_files), fps=fps, codec=codec)
 
@@ -60,17 +69,15 @@ def synthesise_video(
 
     write_video(out / "compare.mp4", (compare(t) for t in range(frames)), fps=fps, codec=codec)
     if manipulated is not None:
-        labels, features = video_inputs(model, manipulated, video, frames, class_map=remaps)
-        stream = stream_of(labels, features=features)
-        write_video(out / "manipulated.mp4", (to_rgb(o["fake"]) for o in stream), fps=fps, codec=codec)
+        stream = stream_of(manipulated, class_map=remaps)
+        write_video(out / "manipulated.mp4", (to_rgb(f) for f in stream), fps=fps, codec=codec)
     if 0 < continue_from < frames:
         real = [dataset.load_clip(video, t, 1)["image"][0] for t in range(continue_from)]
         labels, features = video_inputs(model, dataset, video, frames)
-        stream = stream_of(labels, first_frames=real, features=features)
+        continued = generate_stream(model.generator, labels, device, first_frames=real, features=features, amp=amp)
         seeded = [to_rgb(f) for f in real]
-        write_video(out / "continue.mp4", (*seeded, *(to_rgb(o["fake"]) for o in stream)), fps=fps, codec=codec)
+        write_video(out / "continue.mp4", (*seeded, *(to_rgb(o["fake"]) for o in continued)), fps=fps, codec=codec)
     for seed in seeds:
-        labels, features = video_inputs(model, dataset, video, frames, seed=seed)
-        stream = stream_of(labels, features=features)
-        write_video(out / f"multimodal_seed{seed}.mp4", (to_rgb(o["fake"]) for o in stream), fps=fps, codec=codec)
+        stream = stream_of(dataset, seed=seed)
+        write_video(out / f"multimodal_seed{seed}.mp4", (to_rgb(f) for f in stream), fps=fps, codec=codec)
     return [compare(t) for t in sorted({0, frames // 2, frames - 1})]

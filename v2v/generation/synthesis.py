@@ -2,8 +2,11 @@
 
 The generator sees a rolling window of the last ``num_frames`` conditions and its own last
 ``num_frames - 1`` outputs; nothing else is kept, so a 10 000-frame video needs the memory of a
-3-frame one. First-frame policy (as :class:`v2v.models.generator.Vid2VidGenerator`): with no
-previous output the frame is hallucinated whole; until the window fills, the oldest entry repeats.
+3-frame one. The first ``num_frames - 1`` frames follow ``generate.first_frames``
+(:func:`resolve_first_frames`): made by the per-frame model (``single_g``, the reference's street and
+face recipes), given (``real``), or hallucinated by the generator itself from labels alone
+(``hallucinate``: with no previous output the frame is hallucinated whole; until the window fills,
+the oldest entry repeats).
 Semantic manipulation happens in the conditions (:func:`v2v.data.clips.remap_ids`).
 
 A model file holds the trained generator and, with ``train.ema_decay > 0``, its moving average:
@@ -24,6 +27,7 @@ from typing import Any
 import torch
 
 from v2v.data.clips import ClipDataset, VideoEntry
+from v2v.data.tasks import get_task
 from v2v.io.checkpoint import CheckpointError, read_checkpoint
 from v2v.models.encoder import FeatureBank, FeatureEncoder
 from v2v.models.generator import Vid2VidGenerator
@@ -100,6 +104,17 @@ def load_model(model_file: Path, device: torch.device, batch_norm: str = "frame"
 
 
 APPEARANCE_SEED = 0  # the feature bank's appearance of every video but the multimodal ones
+FIRST_FRAME_POLICIES = ("single_g", "hallucinate", "real")  # generate.first_frames (v2v.data.tasks.Task.first_frames)
+
+
+def resolve_first_frames(policy: str, task: str) -> str:
+    """``generate.first_frames`` with ``auto`` replaced by the task's policy."""
+    resolved = get_task(task).first_frames if policy == "auto" else policy
+    if resolved not in FIRST_FRAME_POLICIES:
+        raise ValueError(
+            f"generate.first_frames: unknown policy {policy!r}; one of auto, {', '.join(FIRST_FRAME_POLICIES)}"
+        )
+    return resolved
 
 
 def video_inputs(
@@ -187,3 +202,35 @@ def generate_stream(
             out = generator.step(torch.stack(window)[None], prev, feature_window)
         history.append(out["fake"][0])
         yield {key: value[0].float() for key, value in out.items()}
+
+
+def video_frames(
+    model: SynthesisModel,
+    dataset: ClipDataset,
+    video: VideoEntry,
+    frames: int,
+    *,
+    first_frames: str,  # resolved generate.first_frames: single_g | hallucinate | real
+    first_model: SynthesisModel | None = None,  # the per-frame model that makes the first frames (single_g)
+    seed: int = APPEARANCE_SEED,  # feature-bank appearance (models with a feature encoder)
+    class_map: Mapping[int, int] | None = None,  # class remaps of the features (manipulation)
+    amp: bool = False,  # mixed precision (generate.amp)
+) -> Iterator[torch.Tensor]:
+    """The video's ``frames`` synthesised frames ``(3, H, W)``, lazily; the first ``num_frames - 1`` of them made
+    as ``first_frames`` says, and the generator continuing from them (``hallucinate``: from nothing)."""
+    device = next(model.generator.parameters()).device
+    head = min(model.generator.num_frames - 1, frames)
+    given: list[torch.Tensor] = []
+    if first_frames == "real":
+        given = [dataset.load_clip(video, t, 1)["image"][0] for t in range(head)]
+    elif first_frames == "single_g":
+        if first_model is None:
+            raise ValueError("generate.first_frames single_g needs the per-frame model (models/baseline)")
+        labels, features = video_inputs(first_model, dataset, video, head, seed, class_map)
+        made = generate_stream(first_model.generator, labels, device, per_frame=True, features=features, amp=amp)
+        given = [out["fake"] for out in made]
+    elif first_frames != "hallucinate":
+        raise ValueError(f"first_frames: unknown policy {first_frames!r}; one of {', '.join(FIRST_FRAME_POLICIES)}")
+    labels, features = video_inputs(model, dataset, video, frames, seed, class_map)
+    rest = generate_stream(model.generator, labels, device, first_frames=given, features=features, amp=amp)
+    return itertools.chain(given, (out["fake"] for out in rest))

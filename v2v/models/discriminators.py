@@ -8,6 +8,7 @@ by the feature-matching loss. Type: ``list[list[Tensor]]`` (see :data:`Predictio
 from __future__ import annotations
 
 import itertools
+import re
 
 import torch
 import torch.nn.functional as F
@@ -83,6 +84,22 @@ class MultiscaleDiscriminator(nn.Module):
                 x = F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
             results.append(net(x))
         return results
+
+
+def grown_by_resolution(state_dict: dict[str, torch.Tensor], growth: int) -> dict[str, torch.Tensor]:
+    """A discriminator's state at the previous generator scale, renamed for the next one: by input resolution.
+
+    The PatchGANs of a :class:`MultiscaleDiscriminator` are finest first (``nets.0`` sees the full frame).
+    When the generator grows one scale the frames double in size and the discriminator gains ``growth``
+    PatchGANs: each trained PatchGAN keeps judging the resolution it learned (old ``nets.i`` becomes
+    ``nets.{i + growth}``) and the fresh ones take the new, finer resolutions (the reference names its
+    PatchGANs ``scale{num_D-1-i}`` for this reason).
+    """
+
+    def renamed(key: str) -> str:
+        return re.sub(r"(^|\.)nets\.(\d+)\.", lambda m: f"{m.group(1)}nets.{int(m.group(2)) + growth}.", key, count=1)
+
+    return {renamed(k): v for k, v in state_dict.items()}
 
 
 class ImageDiscriminator(nn.Module):

@@ -20,6 +20,12 @@ One frame step (paper eq. 4)::
   scale s ≥ 1 (:class:`LocalEnhancer`, ``ngf / 2^s``, one downsampling, ``n_blocks_local``
   ResBlocks) adds the coarser scale's image/flow/foreground decoder features to its own encoding.
 
+**Flow and mask from the coarser scale** (``flow_from_coarse``, a stated departure, on by default): a
+local enhancer's flow is the coarser scale's, upsampled and doubled, plus its own output, and its
+mask refines the coarser mask's logit; its flow and mask output layers start at zero, so a new scale
+begins by warping exactly as the trained coarser one does instead of from a random flow (the
+reference's enhancers predict both afresh and lean on a fixed-coarse warm-up, ``niter_fix_global``).
+
 **Previous frames at the coarser scales** (a stated departure): every scale sees the *finest*
 previous outputs, area-downsampled to its size, where the reference keeps a separate history of each
 scale's own outputs. Both are the same at training and test time; ours keeps one history (generation
@@ -58,6 +64,12 @@ from v2v.models.layers import (
 from v2v.ops.warp import warp
 
 FLOW_OUTPUT_SCALE = 20.0  # the flow layer's output is multiplied by this (× 2^s at scale s), as in the reference
+MASK_EPS = 1e-4  # a coarser scale's mask is clamped to [eps, 1 - eps] before its logit is refined
+
+
+def _upsample(x: torch.Tensor) -> torch.Tensor:
+    """Twice the size, bilinear (a coarser scale's flow or mask at the next scale's resolution)."""
+    return nn.functional.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
 
 
 def _encoder(in_channels: int, ngf: int, n_downsample: int, norm: Norm) -> list[nn.Module]:
@@ -100,6 +112,7 @@ class _ScaleGenerator(nn.Module):
         prev: torch.Tensor,
         foreground_mask: torch.Tensor | None,
         raw_only: bool,
+        coarse: Mapping[str, torch.Tensor] | None = None,  # the coarser scale's output: its flow and mask refined
     ) -> dict[str, torch.Tensor]:
         hallucinated = self.image_out(image_features)
         prev_last = prev[:, -self.image_channels :]
@@ -108,6 +121,11 @@ class _ScaleGenerator(nn.Module):
             n, _, h, w = hallucinated.shape
             flow, mask, warped = hallucinated.new_zeros(n, 2, h, w), hallucinated.new_ones(n, 1, h, w), prev_last
             raw_only = True
+        elif coarse is not None:  # residual refinement of the coarser scale's flow and mask (flow_from_coarse)
+            flow = self.flow_out(flow_features) * self.flow_scale + 2 * _upsample(coarse["flow"])
+            coarse_logit = torch.logit(_upsample(coarse["occlusion_mask"]).clamp(MASK_EPS, 1 - MASK_EPS))
+            mask = torch.sigmoid(self.mask_out[0](flow_features) + coarse_logit)
+            warped = warp(prev_last, flow)
         else:
             flow = self.flow_out(flow_features) * self.flow_scale
             mask = self.mask_out(flow_features)
@@ -212,8 +230,10 @@ class LocalEnhancer(_ScaleGenerator):
         foreground: bool = False,  # build the foreground enhancer (ngf/2)
         flow_scale: float = 2 * FLOW_OUTPUT_SCALE,  # flow output multiplier (20 · 2^s)
         flow: bool = True,  # build the flow and mask branch (False: the reference's --no_flow)
+        flow_from_coarse: bool = False,  # flow and mask refine the coarser scale's (False: the reference's own)
     ) -> None:
         super().__init__(ngf=ngf, image_channels=image_channels, flow_scale=flow_scale, flow=flow)
+        self.flow_from_coarse = flow_from_coarse and flow
         self.label_encoder = nn.Sequential(*_encoder(label_channels, ngf, 1, norm))
         self.prev_encoder = nn.Sequential(*_encoder(prev_channels, ngf, 1, norm))
         self.image_decoder = nn.Sequential(
@@ -258,7 +278,16 @@ class LocalEnhancer(_ScaleGenerator):
             prev=prev,
             foreground_mask=foreground_mask,
             raw_only=raw_only,
+            coarse=coarse if self.flow_from_coarse else None,
         )
+
+    def start_from_coarse(self) -> None:
+        """Zero the flow and mask output layers: a fresh enhancer passes the coarser scale's flow and mask on
+        unchanged (upsampled) and learns only the refinement (``flow_from_coarse``)."""
+        assert self.flow_out is not None and self.mask_out is not None
+        for layer in (self.flow_out, self.mask_out[0]):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
 
 
 OUTPUT_KEYS = ("fake", "hallucinated", "flow", "occlusion_mask", "warped")
@@ -282,6 +311,7 @@ class Vid2VidGenerator(nn.Module):
         norm: Norm = "batch",  # batch | instance
         foreground_ids: Sequence[int] = (),  # label channels (ids) of foreground classes; () = no fg branch
         flow: bool = True,  # flow warping (W + M); False: every frame hallucinated (the reference's --no_flow)
+        flow_from_coarse: bool = False,  # scales s >= 1 refine the coarser scale's flow and mask (a departure)
     ) -> None:
         super().__init__()
         if num_frames < 2:
@@ -326,10 +356,14 @@ class Vid2VidGenerator(nn.Module):
                     foreground=fg,
                     flow_scale=FLOW_OUTPUT_SCALE * 2**s,
                     flow=flow,
+                    flow_from_coarse=flow_from_coarse,
                 )
             )
         self.scales = nn.ModuleList(scales)
         init_weights(self)
+        for enhancer in self.scales[1:]:
+            if isinstance(enhancer, LocalEnhancer) and enhancer.flow_from_coarse:
+                enhancer.start_from_coarse()
 
     @property
     def size_multiple(self) -> int:

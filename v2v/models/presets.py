@@ -57,6 +57,8 @@ class ModelPreset:
     flow: bool = True  # G warps the previous frame by its predicted flow (False: the reference's --no_flow)
     foreground: bool = True  # a foreground branch for foreground_ids (False: one image branch for every class)
     video_discriminator: bool = True  # D_V judges the clips (False: image discriminator only)
+    # scales s >= 1 refine the coarser scale's flow and mask (False: predicted afresh, the reference; older files)
+    flow_from_coarse: bool = False
 
     def num_d_at(self, scale: int) -> int:
         """Spatial scales of the discriminators while generator scale ``scale`` trains."""
@@ -180,6 +182,7 @@ def build_generator(preset: ModelPreset, *, num_scales: int | None = None, seed:
             norm=preset.norm,
             foreground_ids=preset.foreground_ids if preset.foreground else (),
             flow=preset.flow,
+            flow_from_coarse=preset.flow_from_coarse,
         )
 
 

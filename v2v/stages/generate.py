@@ -1,7 +1,9 @@
 """``generate`` stage: synthesise every held-out video with the final model, as encoded videos.
 
 For each test video (``generate.clip_prefix``): ``results/<video_id>/fake.mp4`` (the synthesis from
-the conditions alone: no real frame is given), ``compare.mp4`` (condition | real | synthesised side
+the conditions alone: no real frame is given; its first ``num_frames_g - 1`` frames come from the
+per-frame model ``models/baseline`` for the street and face tasks, as the reference's ``--use_single_G``,
+``generate.first_frames``), ``compare.mp4`` (condition | real | synthesised side
 by side), ``frames/NNNNNN.png`` and, for the street task, ``manipulated.mp4`` with the label remaps
 of ``generate.manipulate`` (e.g. every building becomes vegetation), and ``continue.mp4``: the
 first ``generate.continue_from`` real frames, then generation (future-frame prediction). Generation streams: memory
@@ -27,7 +29,7 @@ from v2v.config import Config
 from v2v.data.clips import ClipDataset, VideoEntry
 from v2v.data.labels import BY_NAME
 from v2v.generation.results import synthesise_video
-from v2v.generation.synthesis import APPEARANCE_SEED, load_model
+from v2v.generation.synthesis import APPEARANCE_SEED, load_model, resolve_first_frames
 from v2v.io.atomic import atomic_dir, remove_stale_temporaries, write_json
 from v2v.ops.device import amp_dtype, resolve_device
 from v2v.paths import ProjectPaths, project_relative
@@ -57,6 +59,16 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
                 "has one appearance only; set model.feature_channels (e.g. 3) and retrain, or set generate.seeds: []"
             )
         task = model.config["train"]["task"]
+        first_frames = resolve_first_frames(gc.first_frames, task)
+        first_model = None
+        if first_frames == "single_g":  # the per-frame model makes the frames generation continues from
+            baseline_file = paths.baseline_dir / "model.pt"
+            if not baseline_file.is_file():
+                raise FileNotFoundError(
+                    f"{baseline_file}: generate.first_frames {gc.first_frames} needs the per-frame model for the first "
+                    "frames; run `dvc repro train_baseline` first, or set generate.first_frames: hallucinate"
+                )
+            first_model = load_model(baseline_file, device, cfg.generate.batch_norm)
         common = dict(paths=paths, split="test", task=task, clip_length=1, prefix=gc.clip_prefix, with_flow=False)
         dataset = ClipDataset(**common)
         remaps = label_remaps(gc.manipulate) if task == "street" else {}
@@ -83,6 +95,8 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
                         seeds=gc.seeds,
                         remaps=remaps,
                         amp=gc.amp,
+                        first_frames=first_frames,
+                        first_model=first_model,
                     )
                 )
                 write_json(
@@ -95,6 +109,7 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
                         "task": task,
                         "manipulate": list(gc.manipulate) if manipulated else [],
                         "generator_weights": model.weights,
+                        "first_frames": first_frames,
                         "precision": str(amp_dtype(device)).removeprefix("torch.") if gc.amp else "float32",
                         "multimodal_seeds": list(gc.seeds),
                         "appearance_seed": APPEARANCE_SEED if model.feature_bank is not None else None,
@@ -110,7 +125,14 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
         }
         write_metrics(paths.generate_metrics, metrics)
         tracker.log_metrics(metrics)
-        tracker.set_tags({"v2v.model": model_file, "v2v.task": task, "v2v.generator_weights": model.weights})
+        tracker.set_tags(
+            {
+                "v2v.model": model_file,
+                "v2v.task": task,
+                "v2v.generator_weights": model.weights,
+                "v2v.first_frames": first_frames,
+            }
+        )
         if previews:
             tracker.log_image(
                 contact_sheet(previews[:6], tile_width=min(768, previews[0][0].shape[1])), "previews/generated.png"

@@ -3,8 +3,11 @@
 :func:`train_scale` is the one training function. Scale ``s`` of ``num_scales`` trains the
 generator with ``s + 1`` scales at ``1 / 2^(num_scales - 1 - s)`` of the frames' resolution,
 starting from the previous scale's model (coarse-to-fine), while the clip length grows by the
-temporal schedule. Per step: the generator produces frames ``context..T-1`` of every clip from the
-real first ``context`` frames, D_I and D_V are updated on the detached fakes, then G. Only rank 0
+temporal schedule. A clip is a rollout: the generator starts from its real first ``context`` frames
+(or from labels alone, ``train.from_labels_prob``) and continues on its own outputs to the clip's
+end, ``train.chunk_frames`` generated frames per optimiser step, each chunk continuing from the
+previous chunk's detached outputs (the reference's truncated backpropagation over update chunks;
+:func:`rollout_windows`). Per step G is updated, then D_I and D_V on the detached fakes. Only rank 0
 logs and writes; ``resume: auto`` continues an interrupted run of the same configuration.
 
 Options of the step: ``train.n_frames_backprop`` (how far back gradients flow through the generated
@@ -46,7 +49,7 @@ from v2v.config import TRAIN_RUNTIME_KEYS, Config, ScaleConfig, TrainConfig, to_
 from v2v.data.clips import ClipDataset
 from v2v.data.tasks import get_task
 from v2v.io.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
-from v2v.models.discriminators import ImageDiscriminator, VideoDiscriminator
+from v2v.models.discriminators import ImageDiscriminator, VideoDiscriminator, grown_by_resolution
 from v2v.models.encoder import FeatureEncoder
 from v2v.models.generator import Vid2VidGenerator, load_coarser_scales
 from v2v.models.layers import load_grown
@@ -73,9 +76,12 @@ T = TypeVar("T")
 MODEL_FILE = "model.pt"
 
 
-def model_preset(cfg: Config) -> ModelPreset:
-    """The preset of ``model.preset`` with the overrides of ``model`` and the task's input channels."""
+def model_preset(cfg: Config, per_frame: bool = False) -> ModelPreset:
+    """The preset of ``model.preset`` with the overrides of ``model`` and the task's input channels. The
+    per-frame baseline's has no flow branch: it never warps, so W and M would be computed for nothing."""
     overrides = {k: v for k, v in to_dict(cfg.model).items() if k != "preset"}
+    if per_frame:
+        overrides["flow"] = False
     return resolve_preset(cfg.model.preset, **overrides, **get_task(cfg.train.task).preset_inputs())
 
 
@@ -108,7 +114,7 @@ def run_config(cfg: Config, scale: int, world_size: int, per_frame: bool = False
     """Everything a resumed run must share with the run that wrote its checkpoints."""
     config = {
         "scale": scale,
-        "model": asdict(model_preset(cfg)),
+        "model": asdict(model_preset(cfg, per_frame)),
         # not what the weights depend on: where and how the run goes, and the feature bank (refitted at the end)
         "train": {k: v for k, v in to_dict(cfg.train).items() if k not in (*TRAIN_RUNTIME_KEYS, "feature_clusters")},
         "schedule": to_dict(getattr(cfg, f"train_scale{scale}")),
@@ -188,7 +194,7 @@ def build_networks(
 ) -> tuple[Networks, list[str]]:
     """Networks of scale ``scale``; from ``scale > 0`` on, initialised from the previous scale's model file.
     The per-frame baseline has no D_V (nothing temporal to judge)."""
-    preset = model_preset(cfg)
+    preset = model_preset(cfg, per_frame)
     with_video_d = preset.video_discriminator and not per_frame
     nets = Networks(
         generator=build_generator(preset, num_scales=scale + 1, seed=cfg.train.seed),
@@ -209,10 +215,18 @@ def build_networks(
             )
         previous_modules = payload["modules"]
         fresh = load_coarser_scales(nets.generator, previous_modules["generator"])
-        # the discriminators gain model.num_d_growth spatial scales; the new (coarsest) ones start fresh
-        load_grown(nets.image_d, previous_modules["image_discriminator"], "image discriminator")
+        # the discriminators gain model.num_d_growth spatial scales: each trained PatchGAN keeps its input
+        # resolution, the new (finest) ones start fresh
+        growth = preset.num_d_growth
+        load_grown(
+            nets.image_d, grown_by_resolution(previous_modules["image_discriminator"], growth), "image discriminator"
+        )
         if nets.video_d is not None:
-            load_grown(nets.video_d, previous_modules["video_discriminator"], "video discriminator")
+            load_grown(
+                nets.video_d,
+                grown_by_resolution(previous_modules["video_discriminator"], growth),
+                "video discriminator",
+            )
         if nets.encoder is not None:
             nets.encoder.load_state_dict(previous_modules["encoder"])
     if cfg.train.ema_decay > 0:
@@ -277,6 +291,24 @@ class StepResult:
     out: dict[str, torch.Tensor]  # the generator's outputs (for samples)
 
 
+def rollout_windows(frames: int, context: int, chunk: int, per_frame: bool = False) -> list[tuple[int, int]]:
+    """The ``(start, stop)`` frame windows of a clip's optimiser steps (``train.chunk_frames``).
+
+    ``chunk`` 0: the whole clip in one step. Otherwise each step generates ``chunk`` frames from the
+    ``context`` frames before them, which after the first window are the previous window's own outputs
+    (carried, detached: truncated backpropagation over a rollout as long as the clip, as the reference
+    trains); consecutive windows overlap by ``context``. The per-frame baseline steps through the same
+    target frames without the overlap (it has no context to carry).
+    """
+    if chunk <= 0 or frames <= context + chunk:
+        return [(0, frames)]
+    windows = []
+    for start in range(0, frames - context, chunk):
+        first = start + context if per_frame and start else start
+        windows.append((first, min(start + context + chunk, frames)))
+    return windows
+
+
 def train_step(
     nets: Networks,
     opts: Optimizers,
@@ -292,6 +324,7 @@ def train_step(
     (the reference's order); a non-finite loss or gradient stops training, named."""
     device = clip.image.device
     with autocast(device, tc.amp):
+        real = objective.judge_real(clip, nets.image_d, nets.video_d)  # once: G's targets, D's real terms
         features = nets.encode(clip.image, instance)  # on label-only steps too: the feature bank stands in at test
         out = nets.generate(
             clip.label,
@@ -301,7 +334,7 @@ def train_step(
             per_frame=per_frame,
         )
         with _frozen(nets.discriminators):
-            g_terms = objective.generator(clip, out, nets.image_d, nets.video_d)
+            g_terms = objective.generator(clip, out, nets.image_d, nets.video_d, real)
     g_loss = _total(g_terms, where)
     opts.g.zero_grad(set_to_none=True)
     scaler.scale(g_loss).backward()
@@ -311,7 +344,7 @@ def train_step(
 
     fakes = {k: v.detach() for k, v in out.items() if k in ("fake", "hallucinated")}
     with autocast(device, tc.amp):
-        d_terms = objective.discriminator(clip, fakes, nets.image_d, nets.video_d)
+        d_terms = objective.discriminator(clip, fakes, nets.image_d, nets.video_d, real)
     d_loss = _total(d_terms, where)
     d_params = [p for d in nets.discriminators for p in d.parameters()]
     for opt in opts.discriminators():
@@ -444,34 +477,58 @@ def train_scale(
             batch = downscale({k: v.to(dist.device) for k, v in raw.items()}, factor)
             if batch["image"].shape[1] <= context:
                 raise ValueError(f"clips of {batch['image'].shape[1]} frames ({where}); need more than {context}")
-            # some steps generate the whole clip from labels alone (the test-time first-frame policy)
+            # some clips start from labels alone (the hallucinate first-frame policy), the others from real frames
             from_labels = random.Random(tc.seed * 1_000_003 + step).random() < tc.from_labels_prob
             given = 0 if from_labels or per_frame else context
             clip = ClipBatch(batch["label"], batch["image"], batch["flow"], batch["flow_valid"], given)
-            result = train_step(
-                nets, opts, objective, clip, batch["instance"], tc, scaler, (scale, step + 1, where), per_frame
-            )
-            step += 1
-            last_terms = {
-                **{f"loss/{k}": float(v.detach()) for k, v in {**result.d_terms, **result.g_terms}.items()},
-                "loss/d_total": float(result.d_loss.detach()),
-                "loss/g_total": float(result.g_loss.detach()),
-                "grad_norm/generator": result.g_norm,
-                "grad_norm/discriminators": result.d_norm,
-                "lr/generator": opts.g.param_groups[0]["lr"],
-                "clip_length": float(batch["image"].shape[1]),
-                "epoch": float(epoch),
-            }
-            if dist.is_main:
-                bar.set_postfix(g=f"{last_terms['loss/g_total']:.3f}", d=f"{last_terms['loss/d_total']:.3f}")
-                if step % tc.log_every == 0 or step == 1:
-                    log_metrics(last_terms, step)
-                    history.append({"step": step, **last_terms})
-                if step % tc.sample_every == 0 or step == 1:
-                    shown = {k: v[0].detach() for k, v in result.out.items() if k in ("fake", "flow", "occlusion_mask")}
-                    log_sample({"real": clip.image[0, given:], "label": clip.label[0, given:], **shown}, step)
-                if step % tc.checkpoint_every == 0:
-                    save_step((step, epoch, index + 1))
+            steps_before = step
+            carried: torch.Tensor | None = None  # the generator's own last outputs, given to the next chunk
+            for start, stop in rollout_windows(clip.image.shape[1], context, tc.chunk_frames, per_frame):
+                piece = clip.chunk(start, stop, carried)
+                result = train_step(
+                    nets,
+                    opts,
+                    objective,
+                    piece,
+                    batch["instance"][:, start:stop],
+                    tc,
+                    scaler,
+                    (scale, step + 1, where),
+                    per_frame,
+                )
+                if not per_frame:
+                    made = result.out["fake"].detach()
+                    given_frames = piece.given_frames()
+                    if given_frames is not None:
+                        made = torch.cat([given_frames, made], dim=1)
+                    carried = made[:, -context:]
+                step += 1
+                last_terms = {
+                    **{f"loss/{k}": float(v.detach()) for k, v in {**result.d_terms, **result.g_terms}.items()},
+                    "loss/d_total": float(result.d_loss.detach()),
+                    "loss/g_total": float(result.g_loss.detach()),
+                    "grad_norm/generator": result.g_norm,
+                    "grad_norm/discriminators": result.d_norm,
+                    "lr/generator": opts.g.param_groups[0]["lr"],
+                    "clip_length": float(batch["image"].shape[1]),
+                    "epoch": float(epoch),
+                }
+                if dist.is_main:
+                    bar.set_postfix(g=f"{last_terms['loss/g_total']:.3f}", d=f"{last_terms['loss/d_total']:.3f}")
+                    if step % tc.log_every == 0 or step == 1:
+                        log_metrics(last_terms, step)
+                        history.append({"step": step, **last_terms})
+                    if step % tc.sample_every == 0 or step == 1:
+                        shown = {
+                            k: v[0].detach() for k, v in result.out.items() if k in ("fake", "flow", "occlusion_mask")
+                        }
+                        generated = piece.generated
+                        log_sample(
+                            {"real": piece.image[0, generated], "label": piece.label[0, generated], **shown}, step
+                        )
+            # checkpoints fall between clips (a rollout's carried frames are not saved): resuming is exact
+            if dist.is_main and step // tc.checkpoint_every > steps_before // tc.checkpoint_every:
+                save_step((step, epoch, index + 1))
         if dist.is_main:
             save_step((step, epoch + 1, 0))
     distributed.barrier()

@@ -26,9 +26,11 @@ reject the hallucinated frame; real counts once per kind of fake, as in the refe
 ``video_d_real``, ``video_d_fake``. Real and fake frames pass the discriminators in separate calls,
 so batch-norm statistics never mix them (the loop averages D's gradients itself under DDP).
 
-Choices where the reference is silent or we keep a different but equivalent form: the feature-
-matching targets D(real) are computed without gradient; the reference's 0.5 factor on D's loss is
-left out (Adam is invariant to a constant scale of the loss).
+Choices where the reference is silent or we keep a different but equivalent form: the real frames
+pass each discriminator once per step (:meth:`Vid2VidObjective.judge_real`): detached, they are the
+feature-matching targets of G; with gradient, the real terms of D (D is not updated in between, and
+in training mode its batch norm depends on the batch only, so both see the same values); the
+reference's 0.5 factor on D's loss is left out (Adam is invariant to a constant scale of the loss).
 """
 
 from __future__ import annotations
@@ -62,7 +64,14 @@ class ClipBatch:
     image: torch.Tensor  # (B, T, 3, H, W) real frames in [-1, 1]
     flow: torch.Tensor  # (B, T, 2, H, W) ground-truth backward flow
     flow_valid: torch.Tensor  # (B, T, 1, H, W)
-    context: int  # real frames given to the generator as previous frames (0: it generated every frame)
+    context: int  # frames given to the generator as previous frames (0: it generated every frame)
+    # (B, context, 3, H, W) what was given for frames 0..context-1: the real frames (None), or, on a later chunk of
+    # a carried rollout, the generator's own detached outputs for them
+    previous: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.previous is not None and self.previous.shape[1] != self.context:
+            raise ValueError(f"previous holds {self.previous.shape[1]} frames for a context of {self.context}")
 
     @property
     def generated(self) -> slice:
@@ -70,8 +79,11 @@ class ClipBatch:
         return slice(self.context, None)
 
     def given_frames(self) -> torch.Tensor | None:
-        """The real frames given to the generator as its previous frames (None when it started from labels)."""
-        return self.image[:, : self.context] if self.context else None
+        """The frames given to the generator as its previous frames: the real ones, or the carried outputs of the
+        previous chunk (None when it started from labels)."""
+        if not self.context:
+            return None
+        return self.previous if self.previous is not None else self.image[:, : self.context]
 
     @property
     def first_temporal(self) -> int:
@@ -91,10 +103,28 @@ class ClipBatch:
         return self.image[:, self.first_temporal - 1 : -1]
 
     def previous_fakes(self, fake: torch.Tensor) -> torch.Tensor:
-        """Frame t-1 of every generated frame from :attr:`first_temporal` on (a real context frame for the first)."""
-        if self.context:
-            return torch.cat([self.image[:, self.context - 1 : self.context], fake[:, :-1]], dim=1)
+        """Frame t-1 of every generated frame from :attr:`first_temporal` on (the last given frame for the first)."""
+        given = self.given_frames()
+        if given is not None:
+            return torch.cat([given[:, -1:], fake[:, :-1]], dim=1)
         return fake[:, :-1]
+
+    def chunk(self, start: int, stop: int, previous: torch.Tensor | None) -> ClipBatch:
+        """Frames ``start..stop-1`` as a batch of their own, ``previous`` given for their first ``context`` frames
+        (None: the real ones). A carried rollout trains chunk by chunk (truncated backpropagation)."""
+        context = self.context if previous is None else previous.shape[1]
+        pick = slice(start, stop)
+        return ClipBatch(
+            self.label[:, pick], self.image[:, pick], self.flow[:, pick], self.flow_valid[:, pick], context, previous
+        )
+
+
+@dataclass(frozen=True)
+class RealPredictions:
+    """The discriminators' verdicts on a batch's real generated-frame targets (:meth:`Vid2VidObjective.judge_real`)."""
+
+    image: Predictions  # D_I on (label, real frame)
+    video: dict[int, Predictions]  # D_V per temporal scale the clip is long enough for
 
 
 class Vid2VidObjective:
@@ -114,7 +144,8 @@ class Vid2VidObjective:
         self.weights = weights
         self.temporal = temporal
         self.flow = flow
-        self.judge_hallucinated = judge_hallucinated
+        # without a flow branch the hallucinated frame is the final one: judging it twice would only double terms
+        self.judge_hallucinated = judge_hallucinated and flow
         self.image_gan = GANLoss(mode=gan_mode, weight=weights.gan)  # type: ignore[arg-type]
         self.raw_gan = GANLoss(mode=gan_mode, weight=weights.gan, prefix="raw_")  # type: ignore[arg-type]
         self.video_gan = GANLoss(mode=gan_mode, weight=weights.gan, prefix="video_")  # type: ignore[arg-type]
@@ -141,25 +172,38 @@ class Vid2VidObjective:
             return []
         return [s for s in range(video_d.num_temporal_scales) if frames >= video_d.min_clip_length(s)]
 
+    def judge_real(
+        self, batch: ClipBatch, image_d: ImageDiscriminator, video_d: VideoDiscriminator | None
+    ) -> RealPredictions:
+        """The discriminators on the real frames the generator's output is compared with: computed once per step,
+        the generator's feature-matching targets (detached) and the discriminators' real terms (with gradient)."""
+        g = batch.generated
+        real, label, flow = batch.image[:, g], batch.label[:, g], batch.flow[:, g]
+        video = {}
+        for s in self.fake_video_scales(video_d, real.shape[1]):
+            assert video_d is not None
+            frames, flows = video_d.windows(real, flow, s)
+            video[s] = video_d(frames, flows, s)
+        return RealPredictions(image_d(label, real), video)
+
     def discriminator(
         self,
         batch: ClipBatch,
         out: dict[str, torch.Tensor],  # generator outputs, (B, T - context, C, H, W) each, detached
         image_d: ImageDiscriminator,
         video_d: VideoDiscriminator | None,  # None: trained without D_V (model.video_discriminator false)
+        real_predictions: RealPredictions | None = None,  # judge_real of this batch (None: judged here)
     ) -> dict[str, torch.Tensor]:
         g = batch.generated
-        real, label, flow = batch.image[:, g], batch.label[:, g], batch.flow[:, g]
-        pred_real = image_d(label, real)
-        terms = self.image_gan.discriminator(pred_real, image_d(label, out["fake"]))
+        label, flow = batch.label[:, g], batch.flow[:, g]
+        judged = real_predictions or self.judge_real(batch, image_d, video_d)
+        terms = self.image_gan.discriminator(judged.image, image_d(label, out["fake"]))
         if self.judge_hallucinated:
-            terms.update(self.raw_gan.discriminator(pred_real, image_d(label, out["hallucinated"])))
+            terms.update(self.raw_gan.discriminator(judged.image, image_d(label, out["hallucinated"])))
         for s in self.fake_video_scales(video_d, out["fake"].shape[1]):
             assert video_d is not None
-            real_frames, flows = video_d.windows(real, flow, s)
-            fake_frames, _ = video_d.windows(out["fake"], flow, s)
-            scale_terms = self.video_gan.discriminator(video_d(real_frames, flows, s), video_d(fake_frames, flows, s))
-            _accumulate(terms, scale_terms)
+            fake_frames, flows = video_d.windows(out["fake"], flow, s)
+            _accumulate(terms, self.video_gan.discriminator(judged.video[s], video_d(fake_frames, flows, s)))
         return terms
 
     def generator(
@@ -168,12 +212,15 @@ class Vid2VidObjective:
         out: dict[str, torch.Tensor],  # generator outputs, (B, T - context, C, H, W) each
         image_d: ImageDiscriminator,
         video_d: VideoDiscriminator | None,  # None: trained without D_V
+        real_predictions: RealPredictions | None = None,  # judge_real of this batch (None: judged here)
     ) -> dict[str, torch.Tensor]:
         g = batch.generated
         fake = out["fake"]
         real, label, flow = batch.image[:, g], batch.label[:, g], batch.flow[:, g]
-        with torch.no_grad():
-            pred_real = _detached(image_d(label, real))  # feature-matching targets
+        if real_predictions is None:
+            with torch.no_grad():
+                real_predictions = self.judge_real(batch, image_d, video_d)
+        pred_real = _detached(real_predictions.image)  # feature-matching targets
         pred_fake = image_d(label, fake)
         terms = {**self.image_gan.generator(pred_fake), **self.image_feat(pred_fake, pred_real)}
         if self.vgg is not None:
@@ -186,10 +233,8 @@ class Vid2VidObjective:
                 terms.update({f"raw_{k}": v for k, v in self.vgg(raw, real).items()})
         for s in self.fake_video_scales(video_d, fake.shape[1]):
             assert video_d is not None
-            real_frames, flows = video_d.windows(real, flow, s)
-            fake_frames, _ = video_d.windows(fake, flow, s)
-            with torch.no_grad():
-                v_real = _detached(video_d(real_frames, flows, s))
+            fake_frames, flows = video_d.windows(fake, flow, s)
+            v_real = _detached(real_predictions.video[s])
             v_fake = video_d(fake_frames, flows, s)
             _accumulate(terms, {**self.video_gan.generator(v_fake), **self.video_feat(v_fake, v_real)})
         if self.temporal and batch.image.shape[1] > batch.first_temporal:  # frames with a previous frame
