@@ -23,6 +23,34 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 
+# The test tiers (README, "Tests"): `make test-fast` runs what is not e2e, slow or gpu; `make test` adds e2e.
+# A test is e2e when it runs a DVC project (`dvc` subprocesses), a Prefect server or harness, or a whole
+# stage chain. Most are found by the fixtures they use; the few that are not are listed by name below.
+E2E_FIXTURES = {
+    "dvc": "runs `dvc` subprocesses",
+    "dvc_project": "a throwaway git + DVC copy of this project, usually for `dvc repro`",
+    "module_dvc_project": "the same, shared by a module (tests/pipelines/test_retrain.py)",
+    "prefect_harness": "a Prefect test server and database (tests/pipelines/conftest.py)",
+    "prefect_server": "`prefect server start` (tests/pipelines/test_schedule.py)",
+    "evaluated": "every stage from sample to evaluate (tests/stages/test_evaluate_stage.py)",
+}
+E2E_TESTS = {
+    "tests/test_dvc_yaml.py::test_stage_code_deps_cover_every_imported_module": "one fresh interpreter per stage",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the e2e tier: the tests using a fixture of ``E2E_FIXTURES`` and those named in ``E2E_TESTS``."""
+    collected = {item.nodeid.split("[")[0] for item in items}
+    modules = {name.split("::")[0] for name in collected}
+    renamed = sorted(name for name in E2E_TESTS if name.split("::")[0] in modules and name not in collected)
+    if renamed:
+        raise pytest.UsageError(f"tests/conftest.py E2E_TESTS names tests that do not exist: {renamed}")
+    for item in items:
+        if E2E_FIXTURES.keys() & set(getattr(item, "fixturenames", ())) or item.nodeid.split("[")[0] in E2E_TESTS:
+            item.add_marker(pytest.mark.e2e)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_services(tmp_path_factory: pytest.TempPathFactory) -> None:
