@@ -39,6 +39,7 @@ def differences(a: Path, b: Path) -> str:
     return "\n".join(f"{v}: {(a / v / 'meta.json').read_text()} vs {(b / v / 'meta.json').read_text()}" for v in videos)
 
 
+@pytest.mark.usefixtures("prefect_harness")
 def test_dask_fanout_matches_sequential(tmp_path: Path, make_video: Callable[..., Path]) -> None:
     for name, seed in VIDEOS.items():
         make_video(tmp_path / "videos" / name, num_frames=7, width=96, height=64, seed=seed)
@@ -77,6 +78,7 @@ def test_map_prefect_maps_only_extract() -> None:
 
 
 @pytest.mark.slow  # ~70 s: a Prefect harness, the sample stage and a Dask cluster
+@pytest.mark.usefixtures("prefect_harness")
 def test_pipeline_fanout_keeps_dvc_lock_current(dvc_project: Path, dvc: Callable[..., str]) -> None:
     """`v2v pipeline --fanout dask` with the DVC driver: extract on Dask, then `dvc commit`, as `dvc repro` would."""
     from pipelines.flow import v2v_pipeline

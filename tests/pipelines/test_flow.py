@@ -10,6 +10,8 @@ from prefect.client.schemas.filters import LogFilter
 
 from pipelines.flow import v2v_pipeline
 
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
 
 def test_flow_runs_pipeline_and_groups_runs(dvc_project: Path) -> None:
     experiment = yaml.safe_load((dvc_project / "params.yaml").read_text())["tracking"]["experiment"]

@@ -38,7 +38,8 @@ def params_of(root: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def project(module_dvc_project: Path) -> Path:
+def project(module_dvc_project: Path, prefect_harness: None) -> Path:
+    """The module's tiny project, promoting by the generate stage's frame count; flows report to the harness."""
     experiment = params_of(module_dvc_project)["tracking"]["experiment"]
     set_params(
         module_dvc_project,
@@ -205,6 +206,7 @@ def test_compare_reports_the_retraining_runs(project: Path, tmp_path: Path) -> N
     assert "best by generate.frames (lower is better)" in table.output and "2 param(s) differ" in table.output
 
 
+@pytest.mark.usefixtures("prefect_harness")
 def test_pipeline_cli_names_the_failed_stage(dvc_project: Path) -> None:
     set_params(dvc_project, extract={"input_dir": "junk"})
     (dvc_project / "junk").mkdir()

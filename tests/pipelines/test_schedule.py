@@ -1,6 +1,7 @@
 """The scheduled retraining deployment on a real Prefect server (127.0.0.1, its own SQLite), and clear errors.
 
-This module replaces the package's test harness with `prefect server start` on a free port, as a user runs it.
+The tests that need a server use `prefect server start` on a free port, as a user runs it, rather than the
+flow tests' harness; the error-message test needs none.
 """
 
 import os
@@ -45,7 +46,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(scope="module")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`prefect server start --host 127.0.0.1` on a free port with a temporary PREFECT_HOME; stopped with SIGINT."""
     home = tmp_path_factory.mktemp("prefect-server")
