@@ -1,4 +1,5 @@
-# Two entry points: `make demo` (set up + dvc repro on the embedded sample, offline) and `make test`.
+# Two entry points: `make demo` (set up + dvc repro on the embedded sample, offline) and `make test`
+# (`make test-fast`: the inner loop).
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
@@ -11,7 +12,7 @@ export DVC_NO_ANALYTICS := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PATH := $(BIN):$(PATH)
 
-.PHONY: demo test setup lint bench clean
+.PHONY: demo test test-fast setup lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +27,13 @@ demo: $(STAMP)
 	dvc repro
 	$(BIN)/v2v summary
 
+# The test tiers (README, "Tests"): test-fast is the inner loop (no e2e, slow or gpu tests); test adds e2e
+# (the default of pytest's addopts: all but slow and gpu) and lists the 25 slowest tests.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=25
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m 'not e2e and not slow and not gpu' --durations=10
 
 lint: $(STAMP)
 	$(BIN)/ruff check v2v pipelines tests benchmarks
