@@ -381,13 +381,18 @@ def test_rollout_windows_cover_the_clip_in_chunks() -> None:
     from v2v.training.loop import rollout_windows
 
     assert rollout_windows(26, 2, 0) == [(0, 26)]  # chunk_frames 0: the whole clip in one step
-    assert rollout_windows(6, 2, 4) == [(0, 6)]
+    assert rollout_windows(6, 2, 4) == [(0, 6)] and rollout_windows(9, 2, 4) == [(0, 9)]  # under two chunks: one step
     # vid2vid: each window generates 4 frames from the 2 before it (the previous window's last outputs)
-    assert rollout_windows(12, 2, 4) == [(0, 6), (4, 10), (8, 12)]
+    assert rollout_windows(14, 2, 4) == [(0, 6), (4, 10), (8, 14)]
+    # a tail of fewer than 4 frames joins the last chunk: every step generates enough frames for D_V
+    assert rollout_windows(12, 2, 4) == [(0, 6), (4, 12)]
     # the baseline steps through the same target frames, without the overlap
-    assert rollout_windows(12, 2, 4, per_frame=True) == [(0, 6), (6, 10), (10, 12)]
-    generated = [t for start, stop in rollout_windows(26, 2, 4) for t in range(start + 2, stop)]
-    assert generated == list(range(2, 26))  # every frame after the real context, once
+    assert rollout_windows(12, 2, 4, per_frame=True) == [(0, 6), (6, 12)]
+    for frames in (10, 12, 24, 26, 40):
+        windows = rollout_windows(frames, 2, 4)
+        generated = [t for start, stop in windows for t in range(start + 2, stop)]
+        assert generated == list(range(2, frames))  # every frame after the real context, once
+        assert all(4 <= stop - start - 2 < 8 for start, stop in windows)
 
 
 def test_a_rollout_continues_from_the_generators_own_outputs(

@@ -297,16 +297,17 @@ def rollout_windows(frames: int, context: int, chunk: int, per_frame: bool = Fal
     ``chunk`` 0: the whole clip in one step. Otherwise each step generates ``chunk`` frames from the
     ``context`` frames before them, which after the first window are the previous window's own outputs
     (carried, detached: truncated backpropagation over a rollout as long as the clip, as the reference
-    trains); consecutive windows overlap by ``context``. The per-frame baseline steps through the same
-    target frames without the overlap (it has no context to carry).
+    trains); consecutive windows overlap by ``context``, and a tail shorter than ``chunk`` joins the last
+    chunk (so D_V, which needs 3 generated frames, judges every step). The per-frame baseline steps
+    through the same target frames without the overlap (it has no context to carry).
     """
-    if chunk <= 0 or frames <= context + chunk:
+    if chunk <= 0 or frames < context + 2 * chunk:
         return [(0, frames)]
-    windows = []
-    for start in range(0, frames - context, chunk):
-        first = start + context if per_frame and start else start
-        windows.append((first, min(start + context + chunk, frames)))
-    return windows
+    starts = list(range(0, frames - context - chunk + 1, chunk))  # a shorter tail joins the last chunk
+    stops = [*(start + context + chunk for start in starts[:-1]), frames]
+    return [
+        (start + context if per_frame and start else start, stop) for start, stop in zip(starts, stops, strict=True)
+    ]
 
 
 def train_step(
