@@ -38,6 +38,7 @@ from v2v.data.clips import ClipDataset  # noqa: E402
 from v2v.eval.segmentation import ConfusionMeter, confusion_scores, load_segmenter  # noqa: E402
 from v2v.generation.pictures import to_rgb  # noqa: E402
 from v2v.generation.synthesis import SynthesisModel, generate_stream, load_model, video_frames, video_inputs  # noqa: E402
+from v2v.io.frames import frame_name  # noqa: E402
 from v2v.io.maps import read_label  # noqa: E402
 from v2v.ops.warp import warp  # noqa: E402
 from v2v.paths import ProjectPaths  # noqa: E402
@@ -56,7 +57,7 @@ class Judge:
     def add(self, system: str, video: str, frames: Iterable[torch.Tensor]) -> None:
         per_frame = self.frames.setdefault(system, {})
         for t, frame in enumerate(frames):
-            label = read_label(self.labels / video / "label" / f"{t:06d}.png")
+            label = read_label(self.labels / video / "label" / frame_name(t))
             meter = ConfusionMeter(self.segmenter.classes)
             counts = meter.add(system, self.segmenter(to_rgb(frame)), label)
             per_frame[t] = per_frame.get(t, 0) + counts

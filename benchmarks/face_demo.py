@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from learning import commit_of, run_stage
 
 from v2v.config import load_config, params_file
-from v2v.io.frames import frame_paths
+from v2v.io.frames import frame_name, frame_paths
 from v2v.io.maps import read_mask, read_rgb, write_rgb
 from v2v.paths import ProjectPaths
 from v2v.stages import STAGES
@@ -39,12 +39,12 @@ def strip(paths: ProjectPaths, out: Path, times: int = 4) -> None:
     frames = frame_paths(paths.frames / video)
     rows = []
     for t in np.linspace(0, len(frames) - 1, times).round().astype(int):
-        sketch = np.repeat(read_mask(paths.face_maps / video / "map" / f"{t:06d}.png")[..., None], 3, axis=2) * 255
+        sketch = np.repeat(read_mask(paths.face_maps / video / "map" / frame_name(t))[..., None], 3, axis=2) * 255
         tiles = [
             sketch.astype(np.uint8),
             read_rgb(frames[t]),
-            read_rgb(paths.results / video / "frames" / f"{t:06d}.png"),
-            read_rgb(paths.evaluation / video / "baseline" / f"{t:06d}.png"),
+            read_rgb(paths.results / video / "frames" / frame_name(t)),
+            read_rgb(paths.evaluation / video / "baseline" / frame_name(t)),
         ]
         rows.append(np.concatenate(tiles, axis=1))
     picture = np.concatenate(rows, axis=0)

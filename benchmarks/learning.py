@@ -46,7 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from v2v.data.labels import colorize  # noqa: E402
-from v2v.io.frames import frame_paths  # noqa: E402
+from v2v.io.frames import frame_name, frame_paths  # noqa: E402
 from v2v.io.maps import read_label, read_rgb, write_rgb  # noqa: E402
 
 DATA_STAGES = ("sample", "extract", "segment", "edges", "pose", "flow", "segmenter")
@@ -214,10 +214,10 @@ def strip(root: Path, out: Path, times: int = 4) -> None:
     rows = []
     for t in picks:
         tiles = [
-            colorize(read_label(paths.segment_maps / video / "label" / f"{t:06d}.png")),
+            colorize(read_label(paths.segment_maps / video / "label" / frame_name(t))),
             read_rgb(frames[t]),
-            read_rgb(paths.results / video / "frames" / f"{t:06d}.png"),
-            read_rgb(paths.evaluation / video / "baseline" / f"{t:06d}.png"),
+            read_rgb(paths.results / video / "frames" / frame_name(t)),
+            read_rgb(paths.evaluation / video / "baseline" / frame_name(t)),
         ]
         rows.append(np.concatenate(tiles, axis=1))
     out.parent.mkdir(parents=True, exist_ok=True)

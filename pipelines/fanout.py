@@ -17,9 +17,6 @@ Examples::
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +24,7 @@ from prefect import flow, get_run_logger, task, unmapped
 from prefect_dask import DaskTaskRunner
 from tqdm import tqdm
 
+from pipelines.commands import dvc, dvc_status
 from v2v.config import load_config
 from v2v.paths import ProjectPaths
 from v2v.preprocess.extract import VideoSource
@@ -88,33 +86,18 @@ def extract_fanout(root: str) -> dict[str, Any]:
     return extract.run(load_config(paths.params), paths, map_videos=map_prefect)
 
 
-def _dvc(root: str, *args: str) -> str:
-    from pipelines.flow import stage_env
-
-    result = subprocess.run(
-        [sys.executable, "-m", "dvc", *args], cwd=root, env=stage_env(None), capture_output=True, text=True
-    )
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"`dvc {' '.join(args)}` failed in {root} (exit {result.returncode}):\n{result.stderr[-4000:]}"
-        )
-    return result.stdout
-
-
 def run_fanout(root: str, stage: str, driver: str, address: str | None, workers: int) -> str:
     """Run ``stage`` with its per-video work on Dask; with ``driver="dvc"`` only when DVC says it changed."""
     if stage not in FANOUT_STAGES:
         raise ValueError(f"stage {stage!r} has no per-video fan-out; stages that have: {', '.join(FANOUT_STAGES)}")
     logger = get_run_logger()
-    if driver == "dvc":
-        lines = [line for line in _dvc(root, "status", "--json", stage).splitlines() if line.startswith("{")]
-        if not (json.loads(lines[-1]) if lines else {}):
-            logger.info("%s: up to date", stage)
-            return f"{stage}: up to date"
+    if driver == "dvc" and not dvc_status(root, stage):
+        logger.info("%s: up to date", stage)
+        return f"{stage}: up to date"
     where = address or f"a LocalCluster of {workers} worker(s)"
     logger.info("%s: per-video work on Dask (%s)", stage, where)
     runner: Any = dask_task_runner(address, workers)  # a TaskRunner of Dask futures
     extract_fanout.with_options(task_runner=runner)(root=str(Path(root)))
     if driver == "dvc":
-        _dvc(root, "commit", "--force", stage)  # dvc.lock records the outputs as `dvc repro` would
+        dvc(root, "commit", "--force", stage)  # dvc.lock records the outputs as `dvc repro` would
     return f"{stage}: ran (dask)"

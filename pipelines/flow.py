@@ -14,21 +14,19 @@ Runs without a Prefect server (Prefect starts a temporary one). Example::
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 from prefect import flow, get_run_logger, task
 
+from pipelines.commands import OUTPUT_TAIL, stage_env, stream
+from pipelines.fanout import FANOUT_STAGES, run_fanout
 from v2v.config import Config, load_config
 from v2v.dvcfile import load_stages, stage_order
 from v2v.paths import ProjectPaths
 from v2v.stages import STAGES, get_stage
-from v2v.tracking import PARENT_ENV, pipeline_run
+from v2v.tracking import pipeline_run
 
-OUTPUT_TAIL = 4000  # characters of a failed stage's output kept in the error
 MLFLOW_UI = "http://127.0.0.1:5000"  # where `v2v ui` serves MLflow by default
 
 
@@ -41,15 +39,6 @@ class StageFailed(RuntimeError):
 
     def __reduce__(self) -> tuple[type, tuple[str, str]]:  # keeps ``stage`` through Prefect's result pickling
         return (type(self), (self.stage, str(self)))
-
-
-def stage_env(parent_run_id: str | None) -> dict[str, str]:
-    """Environment of a stage subprocess: this interpreter's bin folder first on PATH, the MLflow parent."""
-    env = dict(os.environ)
-    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
-    if parent_run_id:
-        env[PARENT_ENV] = parent_run_id
-    return env
 
 
 @task(name="stage", task_run_name="{stage}", retries=1, retry_delay_seconds=2)
@@ -68,23 +57,6 @@ def run_stage(root: str, stage: str, driver: str, parent_run_id: str | None) -> 
     skipped = "didn't change, skipping" in output or "is cached - skipping" in output
     logger.info("%s: %s", stage, "up to date" if skipped else "ran")
     return f"{stage}: {'up to date' if skipped else 'ran'}"
-
-
-def stream(command: list[str], cwd: str, env: dict[str, str], logger: Any) -> tuple[int, str]:
-    """Run ``command``, logging its output line by line as it comes (the Prefect UI and the terminal show the
-    stage at work); a progress bar's redraws (``\\r``) are logged once, in their last state. Returns the exit
-    code and the whole output."""
-    process = subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
-    )
-    assert process.stdout is not None
-    lines: list[str] = []
-    for raw in process.stdout:
-        line = raw.rstrip("\n").split("\r")[-1].rstrip()
-        if line:
-            lines.append(line)
-            logger.info("%s", line)
-    return process.wait(), "\n".join(lines)
 
 
 def publish_artifacts(paths: ProjectPaths, parent_run_id: str | None, stages: list[str]) -> None:
@@ -123,8 +95,6 @@ def _experiment_id(paths: ProjectPaths, experiment: str) -> str:
 
 def execute_stage(root: str, stage: str, driver: str, parent_run_id: str | None, fanout: str, cfg: Config) -> str:
     """Run one stage: its per-video work on Dask when ``fanout == "dask"`` and it has any, else :func:`run_stage`."""
-    from pipelines.fanout import FANOUT_STAGES, run_fanout
-
     if fanout == "dask" and stage in FANOUT_STAGES:
         oc = cfg.orchestrate
         return run_fanout(root, stage, driver, oc.dask_address, oc.dask_workers)

@@ -25,14 +25,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 
-from pipelines.flow import execute_stage, publish_artifacts, stage_env
+from pipelines import commands
+from pipelines.flow import execute_stage, publish_artifacts
 from v2v.config import Config, load_config
 from v2v.dvcfile import DvcStage, dvc_md5, load_stages, stage_order
 from v2v.paths import ProjectPaths
@@ -50,12 +49,10 @@ class RetrainError(RuntimeError):
 
 def dvc_status(root: Path) -> dict[str, list[str]]:
     """``dvc status`` of the pipeline: stage → what changed (empty when everything is up to date)."""
-    command = [sys.executable, "-m", "dvc", "status", "--json"]
-    result = subprocess.run(command, cwd=root, env=stage_env(None), capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RetrainError(f"`dvc status` failed in {root} (exit {result.returncode}):\n{result.stderr[-4000:]}")
-    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
-    data = json.loads(lines[-1]) if lines else {}
+    try:
+        data = commands.dvc_status(root)
+    except commands.DvcError as exc:
+        raise RetrainError(str(exc)) from None
     changes: dict[str, list[str]] = {}
     for name, entries in data.items():
         stage = name.split(":")[-1]

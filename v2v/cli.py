@@ -183,21 +183,36 @@ def ui_command(
     port: Annotated[int, typer.Option(help="port to serve on")] = 5000,
     host: Annotated[str, typer.Option(help="address to bind; keep 127.0.0.1 unless you know why")] = "127.0.0.1",
     workers: Annotated[int | None, typer.Option(help="server worker processes (MLflow's default: 4)")] = None,
+    wait: Annotated[float, typer.Option(help="seconds to wait for the server before giving up")] = 180.0,
 ) -> None:
-    """Serve the MLflow UI for this project's runs (Ctrl-C stops it).
+    """Serve the MLflow UI for this project's runs (Ctrl-C stops it); prints the experiment's page once it answers.
 
-    Example: `v2v ui --port 5000`, then open http://127.0.0.1:5000
+    The page is MLflow's classic experiment view (runs, metrics, the model registry), not the GenAI view
+    MLflow 3 opens by default. Example: `v2v ui --port 5000`
     """
-    from v2v.tracking import local_artifact_root, tracking_uri
+    from v2v.tracking import classic_view_url, local_artifact_root, open_client, tracking_uri, wait_for_server
 
-    uri = tracking_uri(ProjectPaths.at(root))
+    paths = ProjectPaths.at(root)
+    uri = tracking_uri(paths)
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
     if workers:
         command += ["--workers", str(workers)]
     if artifacts := local_artifact_root(uri):
         command += ["--artifacts-destination", artifacts]
-    typer.echo(f"MLflow UI on http://{host}:{port} (store: {uri})")
-    raise typer.Exit(subprocess.call(command, env=os.environ.copy()))
+    experiment = open_client(uri).get_experiment_by_name(load_config(paths.params).tracking.experiment)
+    typer.echo(f"starting the MLflow UI (store: {uri}) ...")
+    process = subprocess.Popen(command, env=os.environ.copy())
+    try:
+        base = f"http://{host}:{port}"
+        if not wait_for_server(base, wait, alive=lambda: process.poll() is None):
+            process.terminate()
+            typer.echo(f"error: ui: the MLflow server did not answer on {base} within {wait:g} s", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"MLflow UI: {classic_view_url(base, experiment.experiment_id if experiment else None)}")
+        raise typer.Exit(process.wait())
+    except KeyboardInterrupt:
+        process.terminate()
+        raise typer.Exit(process.wait()) from None
 
 
 def _orchestration_errors() -> tuple[type[Exception], ...]:

@@ -32,6 +32,7 @@ from typing import Any, Literal
 import mlflow.pyfunc
 import numpy as np
 
+from v2v.data.tasks import get_task
 from v2v.tracking import MODEL_MD5_TAG, MODEL_URI_TAG
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,11 @@ def decide(
 
 
 class GeneratorModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
-    """pyfunc wrapper: generator conditions ``(T, C, H, W)`` → synthesised frames ``(T, 3, H, W)`` in [-1, 1]."""
+    """pyfunc wrapper: generator conditions ``(T, C, H, W)`` → synthesised frames ``(T, 3, H, W)`` in [-1, 1].
+
+    The logged model is the sequential generator alone, so it makes its first frames itself (the ``hallucinate``
+    policy of ``generate.first_frames``); the ``generate`` stage's ``single_g`` frames need ``models/baseline`` too.
+    """
 
     def load_context(self, context: Any) -> None:
         import torch
@@ -145,7 +150,7 @@ class GeneratorModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
         """``(H, W)`` class ids of one frame's conditions: argmax of the one-hot labels (street), else class 0."""
         import torch
 
-        if self.model.config["train"]["task"] != "street":
+        if not get_task(self.model.config["train"]["task"]).one_hot_labels:
             return torch.zeros(condition.shape[-2:], dtype=torch.int64)
         return condition[: self.model.config["model"]["label_classes"]].argmax(0)
 
@@ -199,7 +204,7 @@ def input_example(config: dict[str, Any]) -> np.ndarray:
     preset = _preset(config)
     side = 2 ** (preset.n_downsample_g + config["scale"] + 1)  # twice the size multiple: batch norm needs 2x2
     example = np.zeros((2, preset.label_channels, side, side), np.float32)
-    if config["train"]["task"] == "street":
+    if get_task(config["train"]["task"]).one_hot_labels:
         example[:, 0] = 1.0
     return example
 

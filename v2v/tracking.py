@@ -21,7 +21,7 @@ import os
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +109,28 @@ def tracking_uri(paths: ProjectPaths) -> str:
         return uri
     paths.mlflow_db.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{paths.mlflow_db}"
+
+
+def classic_view_url(base: str, experiment_id: str | None) -> str:
+    """The MLflow UI page of an experiment in the classic view (runs, metrics, registry): MLflow 3 opens
+    experiments in its GenAI view unless the page asks for the machine-learning workflow."""
+    if experiment_id is None:
+        return f"{base}/#/experiments?workflowType=machine_learning"
+    return f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+
+
+def wait_for_server(base: str, seconds: float, alive: Callable[[], bool] = lambda: True) -> bool:
+    """Poll ``base``/health until it answers (True), ``seconds`` pass or ``alive()`` says the server died (False)."""
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while alive() and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base}/health", timeout=2):
+                return True
+        except OSError:
+            time.sleep(0.5)
+    return False
 
 
 def local_artifact_root(uri: str) -> str | None:
@@ -275,14 +297,6 @@ class StageRun:
         if self.client is None:
             return
         self.client.log_artifact(self.run_id, str(path), artifact_path)
-
-    def log_model(self, model_dir: Path) -> None:
-        """Log a training stage's model as an MLflow pyfunc model of this run (signature, input example)."""
-        if self.client is None or self.uri is None or self.run_id is None:
-            return
-        from v2v.registry import log_generator
-
-        log_generator(self.uri, self.run_id, model_dir)
 
     def log_image(self, rgb: np.ndarray, artifact_file: str) -> None:
         """Log an RGB uint8 image as a PNG artifact (``artifact_file`` like ``previews/frames.png``)."""

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from v2v.io.weights import WeightsError, build_torchvision_detector
-from v2v.maps.segmentation import Detections, TorchvisionSegmenter, class_map, compose, import_detectron2
+from v2v.maps.detectron2 import import_detectron2
+from v2v.maps.segmentation import Detections, TorchvisionSegmenter, class_map, compose
 
 ALL = ("person", "car", "truck", "bus", "train", "motorcycle", "bicycle")
 

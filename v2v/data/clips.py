@@ -32,7 +32,7 @@ from v2v.data.conditions import condition_maps
 from v2v.data.tasks import get_task
 from v2v.errors import repair_advice
 from v2v.flow.io import read_flow_pair
-from v2v.io.frames import frame_paths, read_index, split_problem
+from v2v.io.frames import frame_name, frame_paths, read_index, split_problem
 from v2v.io.maps import read_instance, read_label, read_mask, read_rgb
 from v2v.maps.face import distance_maps
 from v2v.paths import ProjectPaths
@@ -88,7 +88,8 @@ class ClipDataset(Dataset[dict[str, torch.Tensor]]):
     ) -> None:
         self.paths = paths
         self.task = task
-        self.maps = get_task(task).maps
+        self.spec = get_task(task)
+        self.maps = self.spec.maps
         self.label_classes = label_classes
         self.clip_length = clip_length
         self.samples_per_video = samples_per_video
@@ -146,7 +147,7 @@ class ClipDataset(Dataset[dict[str, torch.Tensor]]):
         files = frame_paths(self.paths.frames / video.video_id)
         frames = [self._frame(video, files, t) for t in range(start, start + length)]
         clip = {key: torch.stack([f[key] for f in frames]) for key in frames[0]}
-        if self.task == "street":
+        if self.spec.one_hot_labels:
             clip["label"] = condition_maps(clip.pop("label_ids")[None], clip["instance"][None], self.label_classes)[0]
         clip = {key: value[..., y0 : y0 + ch, x0 : x0 + cw] for key, value in clip.items()}
         if flip:
@@ -158,28 +159,28 @@ class ClipDataset(Dataset[dict[str, torch.Tensor]]):
         vid = video.video_id
         out: dict[str, torch.Tensor] = {"image": _image(read_rgb(files[t]))}
         shape = (video.height, video.width)
-        if self.task == "street":
+        if self.spec.one_hot_labels:
             folder = self.paths.segment_maps / vid
-            label = read_label(folder / "label" / f"{t:06d}.png")
-            instance = read_instance(folder / "instance" / f"{t:06d}.png")
-            _check(folder / "label" / f"{t:06d}.png", label.shape, shape)
+            label = read_label(folder / "label" / frame_name(t))
+            instance = read_instance(folder / "instance" / frame_name(t))
+            _check(folder / "label" / frame_name(t), label.shape, shape)
             ids = torch.from_numpy(label.astype(np.int64))
             out["label_ids"] = remap_ids(ids, self.label_map) if self.label_map else ids
             out["instance"] = torch.from_numpy(instance.astype(np.int64))
         else:
             out["instance"] = torch.zeros(shape, dtype=torch.int64)
             if self.maps == "pose":
-                path = self.paths.pose_maps / vid / "map" / f"{t:06d}.png"
+                path = self.paths.pose_maps / vid / "map" / frame_name(t)
                 pose = read_rgb(path)
                 _check(path, pose.shape[:2], shape)
                 out["label"] = _image(pose)
             else:
                 folder = self.paths.face_maps / vid / "map" if self.maps == "face" else self.paths.edge_maps / vid
-                edges = read_mask(folder / f"{t:06d}.png")
-                _check(folder / f"{t:06d}.png", edges.shape, shape)
+                edges = read_mask(folder / frame_name(t))
+                _check(folder / frame_name(t), edges.shape, shape)
                 out["label"] = torch.from_numpy(edges).float()[None]
-                if self.task == "face":  # + the distance to each facial-part edge
-                    parts = read_label(self.paths.face_maps / vid / "parts" / f"{t:06d}.png")
+                if self.spec.part_distances:  # + the distance to each facial-part edge
+                    parts = read_label(self.paths.face_maps / vid / "parts" / frame_name(t))
                     dist = torch.from_numpy(distance_maps(parts))
                     out["label"] = torch.cat([out["label"], dist])
         if not self.with_flow:
@@ -189,7 +190,7 @@ class ClipDataset(Dataset[dict[str, torch.Tensor]]):
             out["flow_valid"] = torch.zeros(1, *shape)
         else:
             flow, valid = read_flow_pair(self.paths.flow / vid, t)
-            _check(self.paths.flow / vid / f"{t:06d}.npy", flow.shape[:2], shape)
+            _check(self.paths.flow / vid / frame_name(t, ".npy"), flow.shape[:2], shape)
             out["flow"] = torch.from_numpy(flow).permute(2, 0, 1).float()
             out["flow_valid"] = torch.from_numpy(valid).float()[None]
         return out

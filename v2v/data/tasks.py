@@ -45,6 +45,12 @@ class Task:
     # (single_g: the reference's street and face recipes, --use_single_G) or the generator itself from labels alone
     # (hallucinate: pose, --no_first_img)
     first_frames: Literal["single_g", "hallucinate"] = "single_g"
+    part_distances: bool = False  # the sketch is followed by a distance map per facial-part edge (face)
+
+    @property
+    def one_hot_labels(self) -> bool:
+        """The conditions are one-hot semantic labels (+ instances): what label remaps and class features act on."""
+        return self.maps == "segment"
 
     @property
     def channels(self) -> int:
@@ -64,7 +70,7 @@ TASKS: dict[str, Task] = {
     "street": Task("street", "segment", 35, True, CITYSCAPES_FOREGROUND_IDS, "labels"),
     "edges": Task("edges", "edges", 1, False, (), "grey"),
     "pose": Task("pose", "pose", 3, False, (), "rgb", "hallucinate"),
-    "face": Task("face", "face", 1 + FACE_PART_EDGES, False, (), "grey"),
+    "face": Task("face", "face", 1 + FACE_PART_EDGES, False, (), "grey", part_distances=True),
     "face_edges": Task("face_edges", "face", 1, False, (), "grey"),
 }
 assert set(TASKS) == set(get_args(TaskName))

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from v2v.io.frames import frame_paths
+from v2v.io.frames import frame_name, frame_paths
 from v2v.io.maps import read_rgb
 from v2v.maps.face import LANDMARKS_FILE, FaceLandmarker, from_json, inter_ocular
 from v2v.paths import ProjectPaths
@@ -110,6 +110,6 @@ def score_landmarks(
     real = (read_rgb(p) for p in frame_paths(paths.frames / video.video_id)[:frames])
     out = {"real": landmark_consistency(landmarker, real, reference)}
     for system, folder in generated.items():
-        fakes = (read_rgb(folder / f"{t:06d}.png") for t in range(frames))
+        fakes = (read_rgb(folder / frame_name(t)) for t in range(frames))
         out[system] = landmark_consistency(landmarker, fakes, reference)
     return out

@@ -288,7 +288,7 @@ def labelled_frames(
     max_per_video: int | None = None,  # evenly spaced frames of each video (None: all)
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """``(rgb, label ids)`` of the frames of ``video_ids`` whose label map exists (videos without maps are skipped)."""
-    from v2v.io.frames import frame_paths
+    from v2v.io.frames import frame_name, frame_paths
     from v2v.io.maps import read_label, read_rgb
 
     for video_id in video_ids:
@@ -300,7 +300,7 @@ def labelled_frames(
         if max_per_video is not None and len(files) > max_per_video:
             picks = sorted({round(i * (len(files) - 1) / max(1, max_per_video - 1)) for i in range(max_per_video)})
         for t in picks:
-            label_file = labels / f"{t:06d}.png"
+            label_file = labels / frame_name(t)
             if not label_file.is_file():
                 raise FileNotFoundError(
                     f"{label_file}: missing label map; rerun the segment stage (`dvc repro segment`)"

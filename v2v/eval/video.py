@@ -22,6 +22,7 @@ from v2v.eval.segmentation import Segmenter
 from v2v.eval.summary import SYSTEMS
 from v2v.generation.pictures import condition_to_rgb, to_rgb
 from v2v.generation.synthesis import APPEARANCE_SEED, SynthesisModel, generate_stream
+from v2v.io.frames import frame_name
 from v2v.io.maps import read_label, read_rgb, write_rgb
 from v2v.io.video import write_video
 
@@ -70,12 +71,12 @@ def evaluate_video(
         """Score frame by frame; yields the side-by-side frames that compare.webm encodes as they come."""
         for t, (clip, result) in enumerate(zip(for_scoring, stream, strict=True)):
             real = to_rgb(clip["image"][0])
-            fake_file = results / "frames" / f"{t:06d}.png"
+            fake_file = results / "frames" / frame_name(t)
             if not fake_file.is_file():
                 raise FileNotFoundError(f"{fake_file}: missing generated frame; rerun `dvc repro generate`")
             fakes = {"vid2vid": read_rgb(fake_file), "baseline": to_rgb(result["fake"])}
-            write_rgb(out / "baseline" / f"{t:06d}.png", fakes["baseline"])
-            label_file = labels / f"{t:06d}.png"
+            write_rgb(out / "baseline" / frame_name(t), fakes["baseline"])
+            label_file = labels / frame_name(t)
             scorer.add(real, fakes, read_label(label_file) if label_file.is_file() else None)
             yield np.concatenate([condition_to_rgb(clip["label"][0], task), real, *fakes.values()], 1)
 

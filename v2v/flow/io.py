@@ -20,19 +20,19 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from v2v.io.frames import frame_name
 from v2v.io.maps import read_flow, read_mask, write_flow, write_mask
 
 FLOW_DTYPE = np.float16
-FRAME_DIGITS = 6
 META_FILE = "meta.json"
 
 
 def flow_path(folder: Path, t: int) -> Path:
-    return folder / f"{t:0{FRAME_DIGITS}d}.npy"
+    return folder / frame_name(t, ".npy")
 
 
 def valid_path(folder: Path, t: int) -> Path:
-    return folder / f"{t:0{FRAME_DIGITS}d}_valid.png"
+    return folder / frame_name(t, "_valid.png")
 
 
 def write_flow_pair(folder: Path, t: int, flow: np.ndarray, valid: np.ndarray) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from v2v.io.frames import apply_geometry
+from v2v.io.frames import apply_geometry, frame_name
 from v2v.io.maps import read_flow, read_mask
 
 
@@ -40,7 +40,7 @@ def load_truth(
     folder: Path, t: int, frames_meta: dict[str, Any]
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
     """True backward flow ``(H, W, 2)`` and visibility ``(H, W)`` of extracted frame ``t``, in frame pixels."""
-    name = f"{t:06d}"
+    name = frame_name(t, "")
     flow = read_flow(folder / "flow" / f"{name}.npy")
     valid = read_mask(folder / "flow_valid" / f"{name}.png")
     geo = frames_meta["geometry"]

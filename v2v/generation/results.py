@@ -14,6 +14,7 @@ from tqdm import tqdm
 from v2v.data.clips import ClipDataset, VideoEntry
 from v2v.generation.pictures import condition_to_rgb, to_rgb
 from v2v.generation.synthesis import APPEARANCE_SEED, SynthesisModel, generate_stream, video_frames, video_inputs
+from v2v.io.frames import frame_name
 from v2v.io.maps import read_rgb, write_rgb
 from v2v.io.video import write_video
 
@@ -58,8 +59,8 @@ def synthesise_video(
         )
 
     for t, fake in enumerate(tqdm(stream_of(dataset), total=frames, desc=video.video_id, leave=False)):
-        write_rgb(out / "frames" / f"{t:06d}.png", to_rgb(fake))
-    fake_files = [out / "frames" / f"{t:06d}.png" for t in range(frames)]
+        write_rgb(out / "frames" / frame_name(t), to_rgb(fake))
+    fake_files = [out / "frames" / frame_name(t) for t in range(frames)]
     write_video(out / "fake.mp4", (read_rgb(f) for f in fake_files), fps=fps, codec=codec)
 
     def compare(t: int) -> np.ndarray:

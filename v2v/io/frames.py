@@ -16,6 +16,14 @@ import cv2
 import numpy as np
 
 META_FILE = "meta.json"
+FRAME_DIGITS = 6  # frame t of a video (and of every per-frame output) is the file 000000 + t: 000042.png
+
+
+def frame_name(t: int, suffix: str = ".png") -> str:
+    """The file name of frame ``t`` in every per-frame folder (frames, maps, flow, results): ``000042.png``."""
+    return f"{t:0{FRAME_DIGITS}d}{suffix}"
+
+
 INDEX_FILE = "index.json"  # beside the video folders
 
 

@@ -48,12 +48,18 @@ def build_torchvision_detector(
     builder_name: str,  # a torchvision.models.detection builder, e.g. "keypointrcnn_resnet50_fpn"
     weights: str,  # "default" | "none" | path to a state dict
     key: str,  # the params key that chose `weights` (named in errors), e.g. "segment.weights"
-    **kwargs: Any,  # forwarded to the builder (box_score_thresh, min_size, ...)
+    *,
+    min_size: int = 800,  # the shorter side is resized to this before inference
+    **kwargs: Any,  # forwarded to the builder (box_score_thresh, box_detections_per_img, ...)
 ) -> tuple[torch.nn.Module, WeightsInfo]:
-    """Build a torchvision detection model in eval mode with the weights the policy asks for."""
+    """Build a torchvision detection model in eval mode with the weights the policy asks for. The longer side's
+    cap grows with ``min_size`` (torchvision's 1333 at 800, at least twice it), so 2:1 frames keep ``min_size``."""
     from torchvision.models import detection
 
-    return build_torchvision_model(detection, builder_name, weights, key, weights_backbone=None, **kwargs)
+    max_size = max(min_size * 2, 1333 * min_size // 800)
+    return build_torchvision_model(
+        detection, builder_name, weights, key, weights_backbone=None, min_size=min_size, max_size=max_size, **kwargs
+    )
 
 
 def build_torchvision_model(

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from v2v.data.labels import INSTANCE_DIVISOR
-from v2v.io.frames import apply_geometry, source_frame
+from v2v.io.frames import apply_geometry, frame_name, source_frame
 from v2v.io.maps import read_instance, read_label
 from v2v.maps.pose import Person
 
@@ -39,7 +39,7 @@ def truth_folder(truth_dir: Path, video_id: str, key: str) -> Path:
 
 def segmentation(folder: Path, meta: dict[str, Any], i: int) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int32]]:
     """(label, instance) of extracted frame ``i``, mapped like the frames (nearest)."""
-    name = f"{source_frame(meta, i):06d}.png"
+    name = frame_name(source_frame(meta, i))
     label = apply_geometry(read_label(folder / "label" / name), meta, nearest=True)
     instance = apply_geometry(read_instance(folder / "instance" / name), meta, nearest=True)
     return np.ascontiguousarray(label), np.ascontiguousarray(instance)

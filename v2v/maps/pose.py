@@ -20,6 +20,7 @@ import numpy.typing as npt
 import torch
 
 from v2v.io.weights import build_torchvision_detector
+from v2v.maps.detectron2 import detectron2_inputs, load_detectron2
 
 KP = npt.NDArray[np.float64]
 
@@ -192,7 +193,6 @@ class TorchvisionPose:
             box_score_thresh=score_threshold,
             box_detections_per_img=max_detections,
             min_size=min_size,
-            max_size=max(min_size * 2, 1333 * min_size // 800),  # 2:1 frames keep min_size on the short side
         )
         self.net.to(self.device)
         self.score_threshold = score_threshold
@@ -233,16 +233,12 @@ class Detectron2Pose:
         score_threshold: float = 0.5,  # drop people scoring below
         device: torch.device | None = None,  # where the model runs
     ) -> None:
-        from v2v.maps.segmentation import load_detectron2  # here: maps.segmentation imports this module's users
-
         self.model, self.cfg, _, self.weights = load_detectron2(config, weights, device, "pose")
         self.score_threshold = score_threshold
         self.device = device or torch.device("cpu")
 
     @torch.inference_mode()
     def __call__(self, frames: Sequence[npt.NDArray[np.uint8]]) -> list[list[Person]]:
-        from v2v.maps.segmentation import detectron2_inputs
-
         result = []
         for out in self.model(detectron2_inputs(frames, self.cfg, self.device)):
             inst = out["instances"].to("cpu")

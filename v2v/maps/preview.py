@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from v2v.data.labels import colorize
+from v2v.io.frames import frame_name
 from v2v.io.maps import read_instance, read_label, read_mask, read_rgb
 from v2v.maps.edges import instance_boundaries
 
@@ -34,7 +35,7 @@ def preview_row(
     """The six tiles of one frame; maps blended over the frame where that reads better."""
     frame = read_rgb(frame_path)
     black = np.zeros_like(frame)
-    name = f"{index:06d}.png"
+    name = frame_name(index)
     label_tile, boundary_tile, edge_tile, pose_tile = black, black, black, black
     if segment_dir is not None and (segment_dir / "label" / name).is_file():
         label_tile = _blend(frame, colorize(read_label(segment_dir / "label" / name)))

@@ -33,9 +33,10 @@ import v2v.maps.ground_truth as ground_truth
 from v2v.config import SegmentConfig
 from v2v.data.labels import BY_NAME
 from v2v.io.atomic import atomic_dir, write_json
-from v2v.io.frames import META_FILE
+from v2v.io.frames import META_FILE, frame_name
 from v2v.io.maps import write_instance, write_label
-from v2v.io.weights import WeightsError, WeightsInfo, build_torchvision_detector, file_sha256
+from v2v.io.weights import build_torchvision_detector
+from v2v.maps.detectron2 import detectron2_inputs, load_detectron2
 from v2v.maps.frames import batches, open_video, read_frame
 from v2v.maps.tracking import InstanceTracker
 
@@ -52,13 +53,6 @@ SOURCE_TO_CITYSCAPES: dict[str, str] = {
     "motorcycle": "motorcycle",
     "bicycle": "bicycle",
 }
-
-DETECTRON2_INSTALL = (
-    "detectron2 is not installed (it is not on PyPI). Install it into this environment after torch: "
-    "pip install --no-build-isolation 'git+https://github.com/facebookresearch/detectron2.git' "
-    "(builds from source, ~2 min on CPU), then pip install 'setuptools<81' (its model_zoo needs pkg_resources); "
-    "or set {key}: torchvision"
-)
 
 
 @dataclass(frozen=True)
@@ -108,6 +102,13 @@ def compose(
     return label, instance
 
 
+def kept(labels: np.ndarray, scores: np.ndarray, classes: dict[int, int], score_threshold: float) -> np.ndarray:
+    """Which detections a backend keeps: a class it maps to Cityscapes, scoring at least the threshold."""
+    return np.array(
+        [int(lab) in classes and s >= score_threshold for lab, s in zip(labels, scores, strict=True)], dtype=bool
+    )
+
+
 def _to_tensors(frames: Sequence[RGB], device: torch.device) -> list[torch.Tensor]:
     """RGB uint8 frames → list of ``(3, H, W)`` float tensors in [0, 1] on ``device``."""
     out = []
@@ -145,7 +146,6 @@ class TorchvisionSegmenter:
             box_score_thresh=score_threshold,
             box_detections_per_img=max_detections,
             min_size=min_size,
-            max_size=max(min_size * 2, 1333 * min_size // 800),  # 2:1 frames keep min_size on the short side
         )
         self.net.to(self.device)
         categories = get_model_weights(getattr(tv_detection, model)).DEFAULT.meta["categories"]
@@ -163,13 +163,7 @@ class TorchvisionSegmenter:
             h, w = rgb.shape[:2]
             labels = out["labels"].cpu().numpy()
             scores = out["scores"].cpu().numpy().astype(np.float32)
-            keep = np.array(
-                [
-                    int(lab) in self.class_map and s >= self.score_threshold
-                    for lab, s in zip(labels, scores, strict=True)
-                ],
-                dtype=bool,
-            )
+            keep = kept(labels, scores, self.class_map, self.score_threshold)
             if not keep.any():
                 result.append(Detections.empty(h, w))
                 continue
@@ -213,13 +207,7 @@ class Detectron2Segmenter:
             inst = out["instances"].to("cpu")
             labels = inst.pred_classes.numpy()
             scores = inst.scores.numpy().astype(np.float32)
-            keep = np.array(
-                [
-                    int(lab) in self.class_map and s >= self.score_threshold
-                    for lab, s in zip(labels, scores, strict=True)
-                ],
-                dtype=bool,
-            )
+            keep = kept(labels, scores, self.class_map, self.score_threshold)
             if not keep.any():
                 result.append(Detections.empty(h, w))
                 continue
@@ -229,81 +217,6 @@ class Detectron2Segmenter:
 
     def info(self) -> dict[str, Any]:
         return {"backend": "detectron2", "weights": self.weights.as_dict(), "label_set": self.label_set}
-
-
-def import_detectron2(key: str) -> Any:
-    """Import detectron2, or raise a :class:`WeightsError` saying how to install it."""
-    try:
-        import detectron2  # noqa: F401
-        from detectron2 import config as d2_config
-    except ImportError as exc:
-        raise WeightsError(f"{key}.backend: detectron2: " + DETECTRON2_INSTALL.format(key=f"{key}.backend")) from exc
-    return d2_config
-
-
-def load_detectron2(
-    config: str | None, weights: str, device: torch.device | None, key: str
-) -> tuple[Any, Any, list[str], WeightsInfo]:
-    """Build a detectron2 model from a config + weights; returns (model, cfg, thing class names, weights info)."""
-    from pathlib import Path
-
-    d2_config = import_detectron2(key)
-    from detectron2.checkpoint import DetectionCheckpointer
-    from detectron2.data import MetadataCatalog
-    from detectron2.modeling import build_model
-
-    if not config:
-        raise WeightsError(f"{key}.detectron2_config: set it to a detectron2 config file or model-zoo config name")
-    cfg = d2_config.get_cfg()
-    if Path(config).is_file():
-        cfg.merge_from_file(config)
-    else:
-        try:
-            from detectron2 import model_zoo
-
-            cfg.merge_from_file(model_zoo.get_config_file(config))
-        except Exception as exc:
-            raise WeightsError(f"{key}.detectron2_config: {config}: not a file nor a model-zoo config ({exc})") from exc
-    cfg.MODEL.DEVICE = str(device or "cpu")
-    if weights == "none":
-        info = WeightsInfo(config, weights, "random-init", None)
-    else:
-        from detectron2 import model_zoo
-
-        target = model_zoo.get_checkpoint_url(config) if weights == "default" else weights
-        if weights != "default" and not Path(weights).is_file():
-            raise WeightsError(f"{key}.weights: {weights}: weights file not found")
-        cfg.MODEL.WEIGHTS = target
-        info = WeightsInfo(
-            config, weights, Path(target).name, file_sha256(Path(target)) if Path(target).is_file() else None
-        )
-    model = build_model(cfg)
-    model.eval()
-    if weights != "none":
-        try:
-            DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
-        except Exception as exc:
-            raise WeightsError(
-                f"{key}.weights: cannot load {cfg.MODEL.WEIGHTS} ({type(exc).__name__}: {exc}); download it on a "
-                f"machine with internet and set {key}.weights to the local file"
-            ) from exc
-    names = cfg.DATASETS.TEST[0] if len(cfg.DATASETS.TEST) else None
-    categories = list(MetadataCatalog.get(names).get("thing_classes", [])) if names else []
-    return model, cfg, categories, info
-
-
-def detectron2_inputs(frames: Sequence[RGB], cfg: Any, device: torch.device) -> list[dict[str, Any]]:
-    """detectron2's input dicts: images in the config's channel order, resized as its test transform does."""
-    from detectron2.data import transforms as T
-
-    resize = T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST] * 2, cfg.INPUT.MAX_SIZE_TEST)
-    inputs = []
-    for rgb in frames:
-        image = rgb[:, :, ::-1] if cfg.INPUT.FORMAT == "BGR" else rgb
-        resized = resize.get_transform(image).apply_image(image)
-        tensor = torch.as_tensor(np.ascontiguousarray(resized).transpose(2, 0, 1)).to(device)
-        inputs.append({"image": tensor, "height": rgb.shape[0], "width": rgb.shape[1]})
-    return inputs
 
 
 def segment_video(
@@ -374,7 +287,7 @@ def segment_video(
 def _write(
     folder: Path, i: int, label: np.ndarray, instance: np.ndarray, instances: set[int], labels_seen: set[int]
 ) -> None:
-    write_label(folder / "label" / f"{i:06d}.png", label)
-    write_instance(folder / "instance" / f"{i:06d}.png", instance)
+    write_label(folder / "label" / frame_name(i), label)
+    write_instance(folder / "instance" / frame_name(i), instance)
     instances.update(int(v) for v in np.unique(instance) if v >= 1000)
     labels_seen.update(int(v) for v in np.unique(label))

@@ -1,3 +1,2 @@
-"""The vid2vid networks: generator (:mod:`.generator`), feature encoder (:mod:`.encoder`),
-discriminators (:mod:`.discriminators`), condition maps (:mod:`.inputs`), presets and builders
-(:mod:`.presets`), shared blocks (:mod:`.layers`)."""
+"""The vid2vid networks: generator (:mod:`.generator`), feature encoder and feature bank (:mod:`.encoder`),
+discriminators (:mod:`.discriminators`), presets and builders (:mod:`.presets`), shared blocks (:mod:`.layers`)."""

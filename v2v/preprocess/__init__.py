@@ -1,1 +1,1 @@
-"""Turning videos into training data: frames (extract), and later conditioning maps and flow."""
+"""Turning videos into frames: the extract stage's per-video work (:mod:`.extract`); the decoder is :mod:`v2v.io.decode`."""

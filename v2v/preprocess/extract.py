@@ -29,13 +29,12 @@ from tqdm import tqdm
 from v2v.io.atomic import atomic_dir, write_json
 from v2v.io.decode import Decoder, VideoReader
 from v2v.io.files import file_sha256, write_manifest
-from v2v.io.frames import META_FILE
+from v2v.io.frames import FRAME_DIGITS, META_FILE, frame_name
 from v2v.io.video import VIDEO_SUFFIXES, VideoError
 
 log = logging.getLogger(__name__)
 
 META_FORMAT = 3  # bump when meta.json or the frames change meaning: older folders are then re-extracted
-FRAME_DIGITS = 6
 SPLITS = ("train", "test")
 
 
@@ -337,7 +336,7 @@ def extract_video(
                     stopped = True
                     break
                 in_flight.acquire()
-                name = f"{written:0{FRAME_DIGITS}d}.{spec.frame_format}"
+                name = frame_name(written, f".{spec.frame_format}")
                 futures.append(pool.submit(write, tmp / name, np.ascontiguousarray(resize(frame))))
                 source_frames.append(j)
                 written += 1

@@ -21,7 +21,7 @@ from tqdm import tqdm
 import v2v.maps.edges as edge_ops
 from v2v.config import Config, EdgesConfig, to_dict
 from v2v.io.atomic import atomic_dir, write_json
-from v2v.io.frames import META_FILE, read_meta
+from v2v.io.frames import META_FILE, frame_name, read_meta
 from v2v.io.maps import read_instance, write_mask
 from v2v.maps.frames import (
     code_fingerprint,
@@ -66,13 +66,13 @@ def edges_video(
                 read_frame(path, meta), sigma=ec.sigma, low=low, high=high, auto_spread=ec.auto_spread
             )
             if segment_dir is not None:
-                instance = read_instance(segment_dir / "instance" / f"{i:06d}.png")
+                instance = read_instance(segment_dir / "instance" / frame_name(i))
                 if instance.shape != edges.shape:
                     raise ValueError(
                         f"{segment_dir}: instance map {instance.shape} does not match frames {edges.shape}"
                     )
                 edges |= edge_ops.instance_boundaries(instance)
-            write_mask(tmp / f"{i:06d}.png", edges)
+            write_mask(tmp / frame_name(i), edges)
             return float(edges.mean())
 
         with ThreadPoolExecutor(max_workers=ec.workers) as pool:  # OpenCV decode/Canny/encode release the GIL

@@ -22,7 +22,7 @@ from tqdm import tqdm
 import v2v.maps.face as face_ops
 from v2v.config import Config, FaceConfig, to_dict
 from v2v.io.atomic import atomic_dir, write_json
-from v2v.io.frames import META_FILE
+from v2v.io.frames import META_FILE, frame_name
 from v2v.io.maps import write_label, write_mask
 from v2v.io.weights import WeightsError
 from v2v.maps.face import LANDMARKS_FILE
@@ -71,8 +71,8 @@ def face_video(
                 sigma=fc.sigma,
                 thickness=fc.thickness,
             )
-            write_mask(tmp / "map" / f"{i:06d}.png", sketch > 0)
-            write_label(tmp / "parts" / f"{i:06d}.png", parts)
+            write_mask(tmp / "map" / frame_name(i), sketch > 0)
+            write_label(tmp / "parts" / frame_name(i), parts)
         write_json(tmp / LANDMARKS_FILE, face_ops.to_json(tracks, filled_frames))
         out = {
             "video_id": video_id,

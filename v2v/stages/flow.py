@@ -88,8 +88,7 @@ def flow_video(
             "workers": len(estimators),
             "confidence": to_dict(settings),
             "valid_fraction": result.valid_fraction,
-            "seconds": round(result.seconds, 4),
-            "pairs_per_second": round(result.num_pairs / result.seconds, 2) if result.num_pairs else None,
+            # no durations: the same frames and settings give the same bytes, so DVC reruns nothing downstream
             "ground_truth": project_relative(truth, paths.root) if truth is not None else None,
             "epe_skipped": why_not or None,
             **(result.score.summary() if result.score is not None else {}),
@@ -127,10 +126,10 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
             pairs += result.num_pairs
             estimate_seconds += result.estimate_seconds
             per_video[video_id] = {
-                k: meta[k]
-                for k in ("num_pairs", "valid_fraction", "pairs_per_second", "epe", "epe_valid", "occlusion_recall")
-                if k in meta
+                k: meta[k] for k in ("num_pairs", "valid_fraction", "epe", "epe_valid", "occlusion_recall") if k in meta
             }
+            if result.num_pairs and result.seconds > 0:  # metrics/timing (write_metrics)
+                per_video[video_id]["pairs_per_second"] = round(result.num_pairs / result.seconds, 2)
             if result.previews and len(sheets) < MAX_PREVIEW_VIDEOS:
                 sheets.append((video_id, result.previews))
 

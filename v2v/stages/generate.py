@@ -28,6 +28,7 @@ from tqdm import tqdm
 from v2v.config import Config
 from v2v.data.clips import ClipDataset, VideoEntry
 from v2v.data.labels import BY_NAME
+from v2v.data.tasks import get_task
 from v2v.generation.results import synthesise_video
 from v2v.generation.synthesis import APPEARANCE_SEED, load_model, resolve_first_frames
 from v2v.io.atomic import atomic_dir, remove_stale_temporaries, write_json
@@ -71,7 +72,7 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
             first_model = load_model(baseline_file, device, cfg.generate.batch_norm)
         common = dict(paths=paths, split="test", task=task, clip_length=1, prefix=gc.clip_prefix, with_flow=False)
         dataset = ClipDataset(**common)
-        remaps = label_remaps(gc.manipulate) if task == "street" else {}
+        remaps = label_remaps(gc.manipulate) if get_task(task).one_hot_labels else {}
         manipulated = ClipDataset(**common, label_map=remaps) if remaps else None
         paths.results.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(paths.results)

@@ -19,12 +19,11 @@ from tqdm import tqdm
 
 import v2v.maps.ground_truth as gt
 import v2v.maps.pose as pose_ops
-import v2v.maps.segmentation  # noqa: F401  (the detectron2 backend's helpers, imported by maps.pose where used)
 import v2v.maps.tracking as instance_tracking
 from v2v.config import Config, PoseConfig, to_dict
 from v2v.data.labels import INSTANCE_DIVISOR, label_id
 from v2v.io.atomic import atomic_dir, write_json
-from v2v.io.frames import META_FILE
+from v2v.io.frames import META_FILE, frame_name
 from v2v.io.maps import write_rgb
 from v2v.io.weights import WeightsError
 from v2v.maps.frames import (
@@ -127,9 +126,9 @@ def pose_video(
     frames = pose_ops.smooth_tracks(frames, pc.smoothing)
     with atomic_dir(dest) as tmp:
         for i, people in enumerate(frames):
-            write_json(tmp / "keypoints" / f"{i:06d}.json", pose_ops.people_json(people, h, w))
+            write_json(tmp / "keypoints" / frame_name(i, ".json"), pose_ops.people_json(people, h, w))
             canvas = pose_ops.render_pose(people, h, w, threshold=pc.keypoint_threshold, line_width=pc.line_width)
-            write_rgb(tmp / "map" / f"{i:06d}.png", canvas)
+            write_rgb(tmp / "map" / frame_name(i), canvas)
         out = {
             "video_id": video_id,
             "num_frames": len(files),

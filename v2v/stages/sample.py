@@ -28,6 +28,7 @@ from v2v.data.labels import colorize
 from v2v.data.real import real_clip
 from v2v.data.synthetic import COCO_KEYPOINTS, generate_clip
 from v2v.io.atomic import atomic_dir, write_json
+from v2v.io.frames import frame_name
 from v2v.io.maps import write_flow, write_instance, write_label, write_mask, write_rgb
 from v2v.io.video import write_video
 from v2v.paths import ProjectPaths
@@ -67,7 +68,7 @@ def write_clip(
     def frames() -> Iterator[np.ndarray]:
         clip = generate_clip(scene, width=cfg.width, height=cfg.height, num_frames=cfg.num_frames, seed=seed)  # type: ignore[arg-type]
         for t, truth in enumerate(tqdm(clip, total=cfg.num_frames, desc=truth_dir.name, unit="frame", leave=False)):
-            name = f"{t:06d}"
+            name = frame_name(t, "")
             write_rgb(truth_dir / "rgb" / f"{name}.png", truth.rgb)
             write_label(truth_dir / "label" / f"{name}.png", truth.label)
             write_instance(truth_dir / "instance" / f"{name}.png", truth.instance)

@@ -145,8 +145,10 @@ def run_scale(cfg: Config, paths: ProjectPaths, scale: int) -> dict[str, Any]:
                     MODEL_MD5_TAG: model_md5,
                 }
             )
-            if cfg.tracking.log_model:
-                tracker.log_model(paths.model_dir(scale))
+            if cfg.tracking.log_model and tracker.client is not None and tracker.uri and tracker.run_id:
+                from v2v.registry import log_generator  # MLflow's model plumbing, loaded only when logging
+
+                log_generator(tracker.uri, tracker.run_id, paths.model_dir(scale))  # a pyfunc model of this run
             else:
                 tracker.log_artifact(paths.model_dir(scale) / "config.json", "model")
             tracker.log_artifact(paths.train_plots(scale))

@@ -365,6 +365,34 @@ def train_step(
     return StepResult(g_terms, d_terms, g_loss, d_loss, g_norm, d_norm, out)
 
 
+def train_rollout(
+    nets: Networks,
+    opts: Optimizers,
+    objective: Vid2VidObjective,
+    clip: ClipBatch,  # the whole clip (its real first frames given, or none)
+    instance: torch.Tensor,  # (B, T, 1, H, W) instance maps, for E
+    tc: TrainConfig,
+    scaler: torch.amp.GradScaler,
+    where: tuple[int, int, str],  # (scale, the first step, clip) named by a failing step
+    per_frame: bool = False,
+) -> Iterator[tuple[ClipBatch, StepResult]]:
+    """One clip as a rollout: a :func:`train_step` per window of :func:`rollout_windows`, each window's
+    generator continuing from the previous window's last outputs (detached). Yields each step's batch and result."""
+    scale, first_step, name = where
+    context = nets.generator.num_frames - 1
+    carried: torch.Tensor | None = None  # the generator's own last outputs, given to the next window
+    for k, (start, stop) in enumerate(rollout_windows(clip.image.shape[1], context, tc.chunk_frames, per_frame)):
+        piece = clip.chunk(start, stop, carried)
+        result = train_step(
+            nets, opts, objective, piece, instance[:, start:stop], tc, scaler, (scale, first_step + k, name), per_frame
+        )
+        if not per_frame:
+            given = piece.given_frames()
+            made = result.out["fake"].detach()
+            carried = (made if given is None else torch.cat([given, made], dim=1))[:, -context:]
+        yield piece, result
+
+
 def _deterministic_when_configured(train: Callable[Concatenate[Config, P], T]) -> Callable[Concatenate[Config, P], T]:
     """Run ``train(cfg, ...)`` under torch's deterministic algorithms when ``cfg.train.deterministic``."""
 
@@ -483,26 +511,10 @@ def train_scale(
             given = 0 if from_labels or per_frame else context
             clip = ClipBatch(batch["label"], batch["image"], batch["flow"], batch["flow_valid"], given)
             steps_before = step
-            carried: torch.Tensor | None = None  # the generator's own last outputs, given to the next chunk
-            for start, stop in rollout_windows(clip.image.shape[1], context, tc.chunk_frames, per_frame):
-                piece = clip.chunk(start, stop, carried)
-                result = train_step(
-                    nets,
-                    opts,
-                    objective,
-                    piece,
-                    batch["instance"][:, start:stop],
-                    tc,
-                    scaler,
-                    (scale, step + 1, where),
-                    per_frame,
-                )
-                if not per_frame:
-                    made = result.out["fake"].detach()
-                    given_frames = piece.given_frames()
-                    if given_frames is not None:
-                        made = torch.cat([given_frames, made], dim=1)
-                    carried = made[:, -context:]
+            rollout = train_rollout(
+                nets, opts, objective, clip, batch["instance"], tc, scaler, (scale, step + 1, where), per_frame
+            )
+            for piece, result in rollout:
                 step += 1
                 last_terms = {
                     **{f"loss/{k}": float(v.detach()) for k, v in {**result.d_terms, **result.g_terms}.items()},
