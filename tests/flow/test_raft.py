@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from v2v.config import config_from_dict
-from v2v.flow.estimator import make_estimator
 from v2v.flow.io import read_flow_pair, write_flow_pair
 from v2v.flow.raft import RaftFlow, RaftWeightsError, load_raft, pad_to_multiple
+from v2v.stages.flow import make_estimator
 
 
 def test_raft_random_weights_runs_on_sizes_not_multiple_of_8(tmp_path: Path) -> None:

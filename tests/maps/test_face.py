@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
+from v2v.data.conditions import distance_maps
 from v2v.io.weights import WeightsError
 from v2v.maps import face
 from v2v.maps.edges import canny
@@ -24,7 +25,6 @@ from v2v.maps.face import (
     FaceLandmarker,
     condition,
     default_predictor_path,
-    distance_maps,
     draw_face,
     fill_gaps,
     from_json,

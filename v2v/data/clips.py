@@ -28,13 +28,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from v2v.data.conditions import condition_maps
+from v2v.data.conditions import condition_maps, distance_maps
 from v2v.data.tasks import get_task
 from v2v.errors import repair_advice
 from v2v.flow.io import read_flow_pair
 from v2v.io.frames import frame_name, frame_paths, read_index, split_problem
 from v2v.io.maps import read_instance, read_label, read_mask, read_rgb
-from v2v.maps.face import distance_maps
 from v2v.paths import ProjectPaths
 
 Split = Literal["train", "test"]

@@ -1,10 +1,15 @@
-"""Generator/discriminator condition maps of the label tasks: one-hot semantic labels plus the
-instance-boundary channel (the data side builds them; the networks only read them)."""
+"""Generator/discriminator condition maps: one-hot semantic labels plus the instance-boundary channel (street),
+and the per-part distance maps of the face sketch (face). The data side builds them; the networks only read them."""
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
+import numpy.typing as npt
 import torch
 import torch.nn.functional as F
+
+from v2v.data.tasks import FACE_PART_EDGES
 
 
 def instance_boundaries(instance: torch.Tensor) -> torch.Tensor:
@@ -35,3 +40,17 @@ def condition_maps(
     if tuple(instance.shape) != (b, t, h, w):
         raise ValueError(f"instance: expected shape {(b, t, h, w)} like the labels, got {tuple(instance.shape)}")
     return torch.cat([maps, instance_boundaries(instance).unsqueeze(2)], dim=2)
+
+
+def distance_maps(parts: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+    """``(H, W)`` part labels → ``(14, H, W)`` float32 in [0, 1]: per curve, the L1 distance (3x3 mask) to its
+    pixels / 3, clipped at 255, / 255 (the reference's scaling); a curve with no pixels is all ones."""
+    assert parts.ndim == 2, parts.shape
+    out = np.ones((FACE_PART_EDGES, *parts.shape), np.float32)
+    for k in range(FACE_PART_EDGES):
+        outside = np.asarray(parts != k + 1, np.uint8)
+        if outside.all():
+            continue
+        distance = cv2.distanceTransform(outside, cv2.DIST_L1, 3)
+        np.multiply(np.minimum(distance, 3.0 * 255.0), 1.0 / (3.0 * 255.0), out=out[k])
+    return out

@@ -28,7 +28,7 @@ MapStage = Literal["segment", "edges", "pose", "face"]
 # Cityscapes label ids (= one-hot channels) always synthesised by the foreground branch: person, rider, car,
 # truck, bus, caravan, trailer, train, motorcycle, bicycle
 CITYSCAPES_FOREGROUND_IDS = tuple(range(label_id("person"), label_id("bicycle") + 1))
-FACE_PART_EDGES = 14  # v2v.maps.face.NUM_PART_EDGES (tested equal)
+FACE_PART_EDGES = 14  # the face sketch's part curves, each with a distance map (v2v.maps.face draws them)
 
 
 @dataclass(frozen=True)

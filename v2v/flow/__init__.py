@@ -4,7 +4,7 @@ Every flow here is **backward flow** in the convention of :mod:`v2v.ops.warp`: `
 with frame t and ``warp(frame_{t-1}, flow_t) ≈ frame_t``. Modules, by role:
 
 * :mod:`v2v.flow.common` — input checks shared by the backends;
-* :mod:`v2v.flow.estimator` — the backend interface and :func:`~v2v.flow.estimator.make_estimator`;
+* :mod:`v2v.flow.estimator` — the backend interface (:func:`v2v.stages.flow.make_estimator` builds one from params);
 * :mod:`v2v.flow.dis` — OpenCV DIS (no weights; the offline default);
 * :mod:`v2v.flow.raft` — torchvision RAFT small/large (torchvision weights, a local file, or none);
 * :mod:`v2v.flow.confidence` — which pixels of a flow to trust (photometric, forward-backward, frame);

@@ -26,7 +26,6 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from v2v.config import FlowConfig
 from v2v.ops.warp import warp
 
 
@@ -39,16 +38,6 @@ class ConfidenceSettings:
     fb_alpha: float = 0.01  # relative tolerance of the round trip (times the squared flow magnitudes)
     fb_beta: float = 0.25  # absolute tolerance of the round trip in px^2 (0.25 = 0.5 px)
     out_of_frame: bool = True  # flows pointing outside frame t-1 are invalid
-
-    @classmethod
-    def from_config(cls, cfg: FlowConfig) -> ConfidenceSettings:
-        return cls(
-            photometric_threshold=cfg.photometric_threshold,
-            forward_backward=cfg.forward_backward,
-            fb_alpha=cfg.fb_alpha,
-            fb_beta=cfg.fb_beta,
-            out_of_frame=cfg.out_of_frame,
-        )
 
 
 def _pixels(rgb: np.ndarray) -> torch.Tensor:

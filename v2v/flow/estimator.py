@@ -1,4 +1,4 @@
-"""The interface every flow backend implements, and the factory that builds one from params."""
+"""The interface every flow backend implements (the flow stage builds the configured one: :mod:`v2v.stages.flow`)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,6 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
-
-from v2v.config import FlowConfig
-from v2v.flow.dis import DisFlow
-from v2v.flow.raft import RaftFlow
-from v2v.ops.device import resolve_device
 
 
 class FlowEstimator(Protocol):
@@ -28,22 +23,3 @@ class FlowEstimator(Protocol):
     settings: dict[str, object]  # the backend's own settings, recorded in each video's meta.json
 
     def __call__(self, sources: np.ndarray, targets: np.ndarray) -> npt.NDArray[np.float32]: ...
-
-
-def make_estimator(cfg: FlowConfig) -> FlowEstimator:
-    """Build the backend named by ``flow.backend`` (RAFT loads its weights here, failing loudly)."""
-    if cfg.backend == "dis":
-        return DisFlow(preset=cfg.dis_preset)
-    return RaftFlow(
-        model=cfg.raft_model,
-        weights=cfg.raft_weights,
-        iterations=cfg.raft_iterations,
-        device=resolve_device(cfg.device, "flow.device"),
-    )
-
-
-def make_estimators(cfg: FlowConfig) -> list[FlowEstimator]:
-    """One estimator per worker thread: ``flow.workers`` independent DIS instances, or a single RAFT."""
-    if cfg.backend == "dis":
-        return [make_estimator(cfg) for _ in range(cfg.workers)]
-    return [make_estimator(cfg)]

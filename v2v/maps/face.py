@@ -4,7 +4,7 @@ Landmarks are ``(68, 2)`` float32 ``(x, y)`` pixel coordinates in the iBUG 300-W
 brows 17–26, nose 27–35, eyes 36–47, lips 48–67; "right"/"left" are the subject's). As in vid2vid's
 face dataset, the jaw is mirrored upwards to close the face outline and the parts are drawn as
 :data:`NUM_PART_EDGES` separate curves; the generator sees the curves OR the Canny edges of the
-frame outside the face, and optionally one distance map per curve (:func:`distance_maps`).
+frame outside the face, and optionally one distance map per curve (:func:`v2v.data.conditions.distance_maps`).
 
 Backend: dlib's HOG frontal face detector and its 68-point shape predictor, the model file shipped
 by the PyPI package ``face-recognition-models`` (the ``face`` extra). Licence note: that predictor
@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from v2v.data.tasks import FACE_PART_EDGES
 from v2v.io.files import file_sha256
 from v2v.io.weights import WeightsError, WeightsInfo
 from v2v.maps.edges import canny
@@ -57,7 +58,7 @@ PART_EDGES: tuple[tuple[int, ...], ...] = (
     tuple(range(48, 55)), (54, 55, 56, 57, 58, 59, 48),  # outer lips: upper, lower
     tuple(range(60, 65)), (64, 65, 66, 67, 60),  # inner lips: upper, lower
 )  # fmt: skip
-NUM_PART_EDGES = 14
+NUM_PART_EDGES = FACE_PART_EDGES  # one distance map per curve (v2v.data.conditions.distance_maps)
 assert len(PART_EDGES) == NUM_PART_EDGES
 FACE_EDGE = 0  # the outline, whose filled polygon is the face region
 PIECE = 3  # each curve is drawn as consecutive 3-point pieces sharing their end points (as the reference)
@@ -255,20 +256,6 @@ def condition(
     edges, parts, region = draw_face(landmarks, height, width, thickness)
     edge_map = np.where((edges > 0) | (background & ~region), 255, 0).astype(np.uint8)
     return edge_map, parts
-
-
-def distance_maps(parts: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
-    """``(H, W)`` part labels → ``(14, H, W)`` float32 in [0, 1]: per curve, the L1 distance (3x3 mask) to its
-    pixels / 3, clipped at 255, / 255 (the reference's scaling); a curve with no pixels is all ones."""
-    assert parts.ndim == 2, parts.shape
-    out = np.ones((NUM_PART_EDGES, *parts.shape), np.float32)
-    for k in range(NUM_PART_EDGES):
-        outside = np.asarray(parts != k + 1, np.uint8)
-        if outside.all():
-            continue
-        distance = cv2.distanceTransform(outside, cv2.DIST_L1, 3)
-        np.multiply(np.minimum(distance, 3.0 * 255.0), 1.0 / (3.0 * 255.0), out=out[k])
-    return out
 
 
 def inter_ocular(landmarks: npt.NDArray[np.floating]) -> float:

@@ -30,7 +30,6 @@ import torch
 from tqdm import tqdm
 
 import v2v.maps.ground_truth as ground_truth
-from v2v.config import SegmentConfig
 from v2v.data.labels import BY_NAME
 from v2v.io.atomic import atomic_dir, write_json
 from v2v.io.frames import META_FILE, frame_name
@@ -223,11 +222,15 @@ def segment_video(
     frames_root: Path,  # data/frames
     video_id: str,  # which video
     dest: Path,  # its output folder (replaced atomically)
-    sc: SegmentConfig,  # settings
     recorded: dict[str, Any],  # the settings that decide the maps, for meta.json
     truth_root: Path,  # ground_truth backend: folder of <video_id>/ truth
+    truth_name: str,  # how meta.json names that folder (segment.ground_truth_dir)
     model: TorchvisionSegmenter | Detectron2Segmenter | None,  # learned backend (None for ground_truth)
     fingerprint_value: str,  # recorded in meta.json
+    *,
+    batch_size: int,  # frames per forward pass of the learned backend (segment.batch_size)
+    track_iou: float,  # least mask IoU to keep an object's id (segment.track_iou)
+    track_max_gap: int,  # frames an object may vanish and keep its id (segment.track_max_gap)
 ) -> dict[str, Any]:
     """Segment one video into ``dest``; returns its ``meta.json`` content."""
     meta, files = open_video(frames_root, video_id)
@@ -247,13 +250,13 @@ def segment_video(
                 bar.update()
             info: dict[str, Any] = {
                 "backend": "ground_truth",
-                "truth": f"{sc.ground_truth_dir}/{video_id}",
+                "truth": f"{truth_name}/{video_id}",
                 "weights": None,
             }
         else:
-            tracker = InstanceTracker(iou_threshold=sc.track_iou, max_gap=sc.track_max_gap)
+            tracker = InstanceTracker(iou_threshold=track_iou, max_gap=track_max_gap)
             i = 0
-            for chunk in batches(files, sc.batch_size):
+            for chunk in batches(files, batch_size):
                 frames = [read_frame(p, meta) for p in chunk]
                 for det in model(frames):
                     ids = tracker.update(det.classes, det.masks)

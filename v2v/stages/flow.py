@@ -22,15 +22,18 @@ from typing import Any
 
 from tqdm import tqdm
 
-from v2v.config import Config, to_dict
+from v2v.config import Config, FlowConfig, to_dict
 from v2v.flow.confidence import ConfidenceSettings
-from v2v.flow.estimator import FlowEstimator, make_estimators
+from v2v.flow.dis import DisFlow
+from v2v.flow.estimator import FlowEstimator
 from v2v.flow.io import META_FILE
+from v2v.flow.raft import RaftFlow
 from v2v.flow.truth import truth_folder
 from v2v.flow.video import VideoFlow, compute_video_flow
 from v2v.flow.viz import colour_wheel
 from v2v.io.atomic import atomic_dir, remove_stale_temporaries, write_json
 from v2v.io.frames import frame_paths, read_index, read_meta
+from v2v.ops.device import resolve_device
 from v2v.paths import ProjectPaths, project_relative
 from v2v.stages.common import StageError, stage_main, write_metrics
 from v2v.tracking import stage_run
@@ -55,7 +58,7 @@ def flow_video(
     truth, why_not = truth_folder(truth_root, frames_meta)
     if truth is None and fc.ground_truth_dir is not None and (truth_root / video_id).is_dir():  # type: ignore[operator]
         log.warning("%s: EPE skipped: %s", video_id, why_not)
-    settings = ConfidenceSettings.from_config(fc)
+    settings = confidence_settings(fc)
     num_pairs = max(len(files) - 1, 0)
     preview_at = [t + 1 for t in evenly_spaced(num_pairs, PREVIEW_PAIRS)]
     with atomic_dir(paths.flow / video_id) as tmp:
@@ -95,6 +98,36 @@ def flow_video(
         }
         write_json(tmp / META_FILE, meta)
     return meta, result
+
+
+def make_estimator(cfg: FlowConfig) -> FlowEstimator:
+    """Build the backend named by ``flow.backend`` (RAFT loads its weights here, failing loudly)."""
+    if cfg.backend == "dis":
+        return DisFlow(preset=cfg.dis_preset)
+    return RaftFlow(
+        model=cfg.raft_model,
+        weights=cfg.raft_weights,
+        iterations=cfg.raft_iterations,
+        device=resolve_device(cfg.device, "flow.device"),
+    )
+
+
+def make_estimators(cfg: FlowConfig) -> list[FlowEstimator]:
+    """One estimator per worker thread: ``flow.workers`` independent DIS instances, or a single RAFT."""
+    if cfg.backend == "dis":
+        return [make_estimator(cfg) for _ in range(cfg.workers)]
+    return [make_estimator(cfg)]
+
+
+def confidence_settings(cfg: FlowConfig) -> ConfidenceSettings:
+    """Which pixels of a flow to trust, from ``flow.*``."""
+    return ConfidenceSettings(
+        photometric_threshold=cfg.photometric_threshold,
+        forward_backward=cfg.forward_backward,
+        fb_alpha=cfg.fb_alpha,
+        fb_beta=cfg.fb_beta,
+        out_of_frame=cfg.out_of_frame,
+    )
 
 
 def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:

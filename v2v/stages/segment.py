@@ -107,11 +107,14 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
                 paths.frames,
                 video_id,
                 paths.segment_maps / video_id,
-                sc,
                 settings(sc),
                 truth_root,
+                sc.ground_truth_dir,
                 model[0] if model else None,
                 fp,
+                batch_size=sc.batch_size,
+                track_iou=sc.track_iou,
+                track_max_gap=sc.track_max_gap,
             )
 
         loop = for_each_video(video_ids, paths.segment_maps, fingerprint_of, work)
