@@ -3,17 +3,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import functools
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from v2v.data.clips import ClipDataset, VideoEntry
 from v2v.generation.pictures import condition_to_rgb, to_rgb
-from v2v.generation.synthesis import APPEARANCE_SEED, SynthesisModel, generate_stream, video_frames, video_inputs
+from v2v.generation.synthesis import SynthesisModel, generate_stream, video_frames, video_inputs
 from v2v.io.frames import frame_name
 from v2v.io.maps import read_rgb, write_rgb
 from v2v.io.video import write_video
@@ -43,21 +43,10 @@ def synthesise_video(
     """
     device = next(model.generator.parameters()).device
 
-    def stream_of(
-        source: ClipDataset, seed: int = APPEARANCE_SEED, class_map: Mapping[int, int] | None = None
-    ) -> Iterator[torch.Tensor]:
-        return video_frames(
-            model,
-            source,
-            video,
-            frames,
-            first_frames=first_frames,
-            first_model=first_model,
-            seed=seed,
-            class_map=class_map,
-            amp=amp,
-        )
-
+    # the video's synthesised frames from a dataset's conditions (the manipulated ones, another appearance seed)
+    stream_of = functools.partial(
+        video_frames, model, video=video, frames=frames, first_frames=first_frames, first_model=first_model, amp=amp
+    )
     for t, fake in enumerate(tqdm(stream_of(dataset), total=frames, desc=video.video_id, leave=False)):
         write_rgb(out / "frames" / frame_name(t), to_rgb(fake))
     fake_files = [out / "frames" / frame_name(t) for t in range(frames)]
