@@ -40,7 +40,7 @@ def test_dvc_repro_end_to_end(dvc_project: Path, dvc: Callable[..., str]) -> Non
     for key in ("seg_miou", "lpips", "warp_error_baseline"):  # pipeline runs compare on the evaluation's figures
         assert parents[0].data.metrics[key] == scores[key]
     for stage in STAGES:  # ... and on each stage's duration
-        assert parents[0].data.metrics[f"{stage}.seconds"] > 0
+        assert parents[0].data.metrics[f"timing/{stage}_seconds"] > 0
     trained = json.loads((dvc_project / "metrics/train_scale0.json").read_text())  # ... and training's last losses
     assert parents[0].data.metrics["train_scale0.loss_g_total"] == pytest.approx(trained["loss_g_total"], abs=1e-4)
     assert sorted(r.data.tags["v2v.stage"] for r in children) == sorted(STAGES)

@@ -421,7 +421,8 @@ def stage_run(stage: str, cfg: Config, paths: ProjectPaths, sections: tuple[str,
     if parent:  # the execution's row in the UI compares on these too: each stage's duration, training's last losses
         own = client.get_run(run.info.run_id).data.metrics
         headline = {f"{stage}.{k.replace('/', '_')}": v for k, v in own.items() if k in PARENT_HEADLINE}
-        StageRun(client, parent).log_metrics({f"{stage}.seconds": seconds, **headline})
+        # durations under timing/: MLflow sorts and groups metrics by name, so the quality figures (evaluate.*) lead
+        StageRun(client, parent).log_metrics({f"timing/{stage}_seconds": seconds, **headline})
     client.set_terminated(run.info.run_id, "FINISHED")
     if parent and not os.environ.get(PARENT_ENV):
         client.set_terminated(parent, "FINISHED")  # a later stage of the same dvc repro may extend it
