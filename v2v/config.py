@@ -896,10 +896,15 @@ def describe(section: Any = None, prefix: str = "") -> list[tuple[str, Any, str]
 
 
 def params_file(cfg: Config, origin: str) -> str:
-    """A complete params file of ``cfg`` (every key, as DVC needs them), each section headed by its meaning."""
+    """A complete params file of ``cfg`` (every key, as DVC needs them): each section headed by its meaning, each
+    key followed by its help text, so the written file documents itself as the shipped params.yaml does."""
     lines = [f"# {origin}", "# every key: `v2v params --list`"]
     for f in dataclasses.fields(cfg):
         section = getattr(cfg, f.name)
         doc = (type(section).__doc__ or "").strip().splitlines()[0]
-        lines += ["", f"# {doc}", yaml.safe_dump({f.name: to_dict(section)}, sort_keys=False).rstrip()]
+        lines += ["", f"{f.name}:  # {doc}"]
+        values = to_dict(section)
+        for key in dataclasses.fields(section):
+            flow = yaml.safe_dump({key.name: values[key.name]}, default_flow_style=True, width=10_000).strip()[1:-1]
+            lines.append(f"  {flow}  # {key.metadata['help']}")
     return "\n".join(lines) + "\n"
