@@ -385,7 +385,11 @@ class TrainConfig:
         "truncated backpropagation; 0: the whole clip in one step)",
         non_negative,
     )
-    vgg_weights: str = param("imagenet", "VGG19 weights: imagenet (torchvision enum), none (tests only) or a path")
+    vgg_weights: str = param(
+        "imagenet",
+        "VGG19 weights of the perceptual term: imagenet (torchvision enum), a path, random (offline: seeded random "
+        "weights, each slice scaled to unit feature magnitude on the training frames) or none (tests only)",
+    )
     loss_gan: float = param(1.0, "weight of the GAN terms", non_negative)
     loss_feature_matching: float = param(10.0, "weight of discriminator feature matching", non_negative)
     loss_vgg: float = param(

@@ -129,3 +129,27 @@ def test_vgg_loads_a_local_features_state_dict(vgg: VGGPerceptualLoss, tmp_path:
     assert all(
         torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), features.state_dict().values(), strict=True)
     )
+
+
+def test_random_vgg_is_calibrated_to_unit_features_on_real_frames() -> None:
+    """vgg_weights random: every slice's features have mean magnitude 1 on the calibration frames, the slices
+    weigh alike, and what was done is recorded."""
+    torch.manual_seed(0)
+    frames = torch.rand(4, 3, 32, 64) * 2 - 1
+    raw = VGGPerceptualLoss(weights="none")
+    vgg = VGGPerceptualLoss(weights="random")
+    assert "not yet calibrated" in vgg.weights_used
+    scales = vgg.calibrate(frames)
+    assert len(scales) == 5 and all(s > 0 for s in scales)
+    with torch.no_grad():
+        magnitudes = [float(f.abs().mean()) for f in vgg._features(frames)]
+    assert magnitudes == pytest.approx([1.0] * 5, rel=1e-3)
+    assert vgg.layer_weights == (0.2,) * 5 and "unit feature magnitude on 4 real frames" in vgg.weights_used
+    fake = (frames + 0.1 * torch.randn_like(frames)).requires_grad_()
+    loss = vgg(fake[None], frames[None])["vgg"]
+    loss.backward()
+    assert loss > 0 and fake.grad is not None and fake.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="calibrated already"):
+        vgg.calibrate(frames)
+    with pytest.raises(ValueError, match="only random VGG weights"):
+        raw.calibrate(frames)

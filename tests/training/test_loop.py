@@ -423,3 +423,19 @@ def test_a_rollout_continues_from_the_generators_own_outputs(
     assert not torch.allclose(given2, image2[:, :2])  # not the real frames
     for each in (result, result2):
         assert "video_g_gan" in each.g_terms and "video_d_real" in each.d_terms  # D_V judges every chunk
+
+
+def test_the_random_perceptual_network_is_calibrated_on_the_training_frames(
+    street_project: ProjectPaths, train_config: Callable, clip_dataset: Callable, tmp_path: Path
+) -> None:
+    """train.vgg_weights random (offline): the VGG's slices are scaled on real frames before the first step, and
+    the model file records it."""
+    cfg = train_config(
+        train={"loss_vgg": 10.0, "vgg_weights": "random"},
+        train_scale0={"epochs": 1, "samples_per_video": 1},
+    )
+    summary = train_scale(cfg, 0, clip_dataset(street_project, cfg), tmp_path, tmp_path / "work", progress=False)
+    assert summary["vgg_weights"].startswith("random (seed 0), slices scaled to unit feature magnitude")
+    assert "loss/vgg" in summary["history"][0] and "loss/raw_vgg" in summary["history"][0]
+    stored = torch.load(tmp_path / MODEL_FILE, weights_only=True)["extra"]["summary"]["vgg_weights"]
+    assert stored == summary["vgg_weights"]

@@ -6,7 +6,12 @@ Weights (``weights`` argument, to be exposed as a params key by the training sta
   online or found in ``$TORCH_HOME/hub/checkpoints/vgg19-dcbb9e9d.pth``;
 * a path — a local ``vgg19`` state dict (full model or ``features`` only), ``weights_only=True``;
 * ``none`` — random initialisation (seed 0): for tests only; the loss is then meaningless, and
-  :attr:`VGGPerceptualLoss.weights_used` says so (record it).
+  :attr:`VGGPerceptualLoss.weights_used` says so (record it);
+* ``random`` — the same random network made a usable perceptual loss offline: :meth:`VGGPerceptualLoss.calibrate`
+  rescales each slice so its features have unit mean magnitude on real frames, and the slices weigh alike
+  (random-weight CNNs as perceptual losses: He, Wang and Hopcroft, NeurIPS 2016; Liu et al., *Generic
+  Perceptual Loss*, CVPR 2021). Without the rescaling the deepest slice's features dwarf or vanish against
+  the others', depending on the init.
 
 Nothing falls back silently: weights that cannot be loaded raise :class:`VGGWeightsError`.
 """
@@ -53,7 +58,7 @@ def load_vgg19_features(weights: str) -> tuple[nn.Sequential, str]:
     """``vgg19().features`` with the requested weights; returns ``(module, description of the weights)``."""
     from torchvision.models import VGG19_Weights, vgg19
 
-    if weights == "none":
+    if weights in ("none", "random"):
         with torch.device("meta"):
             features = vgg19(weights=None).features
         features = features.to_empty(device="cpu")
@@ -65,6 +70,8 @@ def load_vgg19_features(weights: str) -> tuple[nn.Sequential, str]:
                     m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * std)
                     assert m.bias is not None
                     m.bias.zero_()
+        if weights == "random":
+            return features, "random (seed 0), slices not yet calibrated"
         return features, "none (random init, seed 0): the perceptual loss is meaningless (tests only)"
     if weights == "imagenet":
         chosen = VGG19_Weights.IMAGENET1K_V1
@@ -116,6 +123,10 @@ class VGGPerceptualLoss(nn.Module):
         if len(layer_weights) != len(SLICE_ENDS):
             raise ValueError(f"layer_weights needs {len(SLICE_ENDS)} entries, got {len(layer_weights)}")
         features, self.weights_used = load_vgg19_features(weights)
+        self.weights_kind = weights
+        if weights == "random":  # calibrated slices weigh alike (the reference's 1/32 .. 1 suit ImageNet features)
+            layer_weights = (1.0 / len(SLICE_ENDS),) * len(SLICE_ENDS)
+        self.slice_scales: list[float] = []  # random: the factor each slice's output was divided by
         starts = (0, *SLICE_ENDS[:-1])
         self.slices = nn.ModuleList(nn.Sequential(*features[a:b]) for a, b in zip(starts, SLICE_ENDS, strict=True))
         for p in self.parameters():
@@ -128,6 +139,31 @@ class VGGPerceptualLoss(nn.Module):
         self.std: torch.Tensor
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    @torch.no_grad()
+    def calibrate(self, frames: torch.Tensor) -> list[float]:
+        """``random`` weights: scale each slice so its features on ``frames`` (``(N, 3, H, W)`` real frames in
+        [-1, 1]) have mean magnitude 1, slice after slice; returns the scales (recorded with the model).
+        A ReLU is positively homogeneous, so dividing a slice's last convolution divides its output."""
+        if self.weights_kind != "random":
+            raise ValueError(f"only random VGG weights are calibrated, not {self.weights_kind!r}")
+        if self.slice_scales:
+            raise ValueError("the VGG is calibrated already")
+        x = ((frames + 1) / 2 - self.mean) / self.std
+        for block in self.slices:
+            x = block(x)
+            scale = float(x.abs().mean())
+            conv = [m for m in block if isinstance(m, nn.Conv2d)][-1]
+            conv.weight.div_(scale)
+            assert conv.bias is not None
+            conv.bias.div_(scale)
+            x = x / scale
+            self.slice_scales.append(scale)
+        self.weights_used = (
+            f"random (seed 0), slices scaled to unit feature magnitude on {len(frames)} real frames "
+            f"(divided by {', '.join(f'{s:.4g}' for s in self.slice_scales)})"
+        )
+        return self.slice_scales
 
     def train(self, mode: bool = True) -> VGGPerceptualLoss:
         return super().train(False)  # the VGG stays in eval mode

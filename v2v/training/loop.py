@@ -441,6 +441,8 @@ def train_scale(
         judge_hallucinated=tc.judge_hallucinated,
         scale=scale,
     ).to(dist.device)
+    if objective.vgg is not None and tc.vgg_weights == "random":
+        objective.vgg.calibrate(_real_frames(dataset, factor, dist.device))
     opts = Optimizers.build(nets, tc, scale)
     scaler = torch.amp.GradScaler(dist.device.type, enabled=tc.amp and dist.device.type == "cuda")
 
@@ -658,6 +660,17 @@ def _for_generation(
             feature_bank_seconds=time.perf_counter() - started,
         )
     return extra
+
+
+def _real_frames(dataset: ClipDataset, factor: int, device: torch.device, count: int = 16) -> torch.Tensor:
+    """Up to ``count`` real training frames ``(N, 3, H, W)`` at this scale's size, spread over the videos (the random
+    perceptual network's calibration: the same frames whenever the same data trains)."""
+    per_video = max(1, count // len(dataset.videos))
+    frames = []
+    for video in dataset.videos:
+        clip = dataset.load_clip(video, 0, min(per_video, video.num_frames))
+        frames.append(downscale({"image": clip["image"][None]}, factor)["image"][0])
+    return torch.cat(frames)[:count].to(device)
 
 
 def _grad_norm(params: list[torch.nn.Parameter], what: str, where: tuple[int, int, str]) -> float:
