@@ -131,9 +131,9 @@ def main() -> None:
         frames = video.num_frames
         print(f"{video.video_id}: {frames} frames", flush=True)
         judge.add("real", video.video_id, (dataset.load_clip(video, t, 1)["image"][0] for t in range(frames)))
-        judge.add(
-            "baseline", video.video_id, video_frames(baseline, dataset, video, frames, first_frames="hallucinate")
-        )
+        labels, features = video_inputs(baseline, dataset, video, frames)
+        per_frame = generate_stream(baseline.generator, labels, cpu, per_frame=True, features=features)
+        judge.add("baseline", video.video_id, (out["fake"] for out in per_frame))
         for policy in ("single_g", "real", "hallucinate"):
             made = list(video_frames(model, dataset, video, frames, first_frames=policy, first_model=baseline))
             judge.add(f"vid2vid_{policy}", video.video_id, made)
