@@ -153,7 +153,7 @@ class VGGPerceptualLoss(nn.Module):
         for block in self.slices:
             x = block(x)
             scale = float(x.abs().mean())
-            conv = [m for m in block if isinstance(m, nn.Conv2d)][-1]
+            conv = [m for m in block.modules() if isinstance(m, nn.Conv2d)][-1]
             conv.weight.div_(scale)
             assert conv.bias is not None
             conv.bias.div_(scale)

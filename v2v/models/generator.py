@@ -45,6 +45,7 @@ current frame, no previous frame, mask forced to 1), so no information flows bet
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -124,7 +125,7 @@ class _ScaleGenerator(nn.Module):
         elif coarse is not None:  # residual refinement of the coarser scale's flow and mask (flow_from_coarse)
             flow = self.flow_out(flow_features) * self.flow_scale + 2 * _upsample(coarse["flow"])
             coarse_logit = torch.logit(_upsample(coarse["occlusion_mask"]).clamp(MASK_EPS, 1 - MASK_EPS))
-            mask = torch.sigmoid(self.mask_out[0](flow_features) + coarse_logit)
+            mask = torch.sigmoid(cast(nn.Sequential, self.mask_out)[0](flow_features) + coarse_logit)
             warped = warp(prev_last, flow)
         else:
             flow = self.flow_out(flow_features) * self.flow_scale
@@ -285,8 +286,9 @@ class LocalEnhancer(_ScaleGenerator):
         """Zero the flow and mask output layers: a fresh enhancer passes the coarser scale's flow and mask on
         unchanged (upsampled) and learns only the refinement (``flow_from_coarse``)."""
         assert self.flow_out is not None and self.mask_out is not None
-        for layer in (self.flow_out, self.mask_out[0]):
+        for layer in (cast(nn.Conv2d, self.flow_out), cast(nn.Conv2d, cast(nn.Sequential, self.mask_out)[0])):
             nn.init.zeros_(layer.weight)
+            assert layer.bias is not None
             nn.init.zeros_(layer.bias)
 
 
