@@ -333,6 +333,11 @@ class ModelConfig:
         "scales 1, 2 refine the coarser scale's flow and mask, starting exactly from them (a departure; false: the "
         "reference's enhancers predict both afresh)",
     )
+    image_from_coarse: bool = param(
+        True,
+        "scales 1, 2 refine the coarser scale's image (and foreground), starting exactly from it upsampled (a "
+        "departure; false: the reference's enhancers draw their image afresh)",
+    )
 
 
 @dataclass(frozen=True)

@@ -262,3 +262,44 @@ def test_a_new_scale_starts_from_the_coarser_flow_and_mask() -> None:
     with torch.no_grad():
         afresh = reference.step(labels, prev)
     assert not torch.allclose(afresh["flow"], fine["flow"], atol=1e-2)  # the reference's enhancer: its own flow
+
+
+@pytest.mark.parametrize("foreground_ids", [(), (1,)])
+def test_a_new_scale_starts_by_drawing_the_coarser_image(foreground_ids: tuple[int, ...]) -> None:
+    """image_from_coarse: a fresh enhancer's hallucinated image (and foreground) is the coarser scale's, upsampled;
+    training then moves it (the output layers are zero, not frozen). Off: the reference's fresh decoder."""
+    from v2v.models.presets import build_generator, resolve_preset
+
+    def preset(on: bool) -> ModelPreset:
+        return resolve_preset(
+            "tiny", label_classes=3, instance_boundary=False, foreground_ids=foreground_ids, image_from_coarse=on
+        )
+
+    coarse = build_generator(preset(True), num_scales=1, seed=0)
+    with torch.no_grad():
+        for p in coarse.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    labels = torch.rand(1, 3, 3, 32, 64)
+    labels[:, :, list(foreground_ids)] = 0  # no foreground pixels: the image is the background branch's everywhere
+    small_labels = torch.nn.functional.avg_pool2d(labels.flatten(0, 1), 2).unflatten(0, (1, 3))
+    with torch.no_grad():
+        small = coarse.step(small_labels, None)
+
+    def up(x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+
+    for on in (True, False):
+        grown = build_generator(preset(on), num_scales=2, seed=1)
+        grown.load_state_dict(coarse.state_dict(), strict=False)
+        with torch.no_grad():
+            fine = grown.step(labels, None)
+        close = torch.allclose(fine["hallucinated"], up(small["hallucinated"]).clamp(-0.999, 0.999), atol=1e-5)
+        assert close == on
+        if foreground_ids:
+            assert torch.allclose(fine["foreground"], up(small["foreground"]).clamp(-0.999, 0.999), atol=1e-5) == on
+    assert small["hallucinated"].std() > 0.01  # a non-trivial image, not a constant
+    grown = build_generator(preset(True), num_scales=2, seed=1)
+    grown.load_state_dict(coarse.state_dict(), strict=False)
+    grown.step(labels, None)["fake"].square().mean().backward()
+    head = grown.scales[1].image_out[0]
+    assert head.weight.abs().sum() == 0 and head.weight.grad.abs().sum() > 0  # zero at the start, and learning

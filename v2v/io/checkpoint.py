@@ -11,12 +11,10 @@ from __future__ import annotations
 import io
 import json
 import logging
-import random
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from v2v.io.atomic import write_bytes, write_json
@@ -30,31 +28,19 @@ class CheckpointError(RuntimeError):
 
 
 def rng_state() -> dict[str, Any]:
-    """Every random generator training touches, as tensors and plain data."""
-    np_state: tuple[Any, ...] = tuple(np.random.get_state())
-    state: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": {
-            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
-            "pos": int(np_state[2]),
-            "has_gauss": int(np_state[3]),
-            "cached_gaussian": float(np_state[4]),
-        },
-        "python": random.getstate(),
-    }
+    """The generators training draws from: torch's (and CUDA's). Python's and NumPy's global generators are left
+    out: training draws only from its own seeded instances, while other threads of the process (a Prefect or
+    MLflow client, a Dask worker) may draw from the globals at any time, which would make identical runs write
+    different bytes."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def set_rng_state(state: Mapping[str, Any]) -> None:
+    """Restore :func:`rng_state` (older checkpoints' Python and NumPy states are ignored)."""
     torch.set_rng_state(state["torch"])
-    npy = state["numpy"]
-    np.random.set_state(
-        ("MT19937", npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"], npy["cached_gaussian"])
-    )
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 

@@ -26,6 +26,12 @@ mask refines the coarser mask's logit; its flow and mask output layers start at 
 begins by warping exactly as the trained coarser one does instead of from a random flow (the
 reference's enhancers predict both afresh and lean on a fixed-coarse warm-up, ``niter_fix_global``).
 
+**Image from the coarser scale** (``image_from_coarse``, a stated departure, on by default): a local
+enhancer's hallucinated image (and foreground) is the coarser scale's, upsampled, refined in tanh's
+input space (``tanh(out + atanh(up(coarse)))``); its image output layers start at zero, so a new
+scale begins by drawing exactly what the trained coarser scale drew, at twice the size, instead of
+an untrained decoder's noise (the reference retrains the new image branch from scratch).
+
 **Previous frames at the coarser scales** (a stated departure): every scale sees the *finest*
 previous outputs, area-downsampled to its size, where the reference keeps a separate history of each
 scale's own outputs. Both are the same at training and test time; ours keeps one history (generation
@@ -66,11 +72,21 @@ from v2v.ops.warp import warp
 
 FLOW_OUTPUT_SCALE = 20.0  # the flow layer's output is multiplied by this (× 2^s at scale s), as in the reference
 MASK_EPS = 1e-4  # a coarser scale's mask is clamped to [eps, 1 - eps] before its logit is refined
+IMAGE_EPS = 1e-3  # a coarser scale's image is clamped to [-1 + eps, 1 - eps] before its atanh is refined
 
 
 def _upsample(x: torch.Tensor) -> torch.Tensor:
     """Twice the size, bilinear (a coarser scale's flow or mask at the next scale's resolution)."""
     return nn.functional.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+
+
+def _refine_image(head: nn.Module, features: torch.Tensor, coarse: torch.Tensor | None) -> torch.Tensor:
+    """An image output head (conv, tanh): ``tanh(conv(features))``, or with a coarser scale's image
+    ``tanh(conv(features) + atanh(up(coarse)))`` (image_from_coarse)."""
+    if coarse is None:
+        return head(features)
+    base = torch.atanh(_upsample(coarse).clamp(-1 + IMAGE_EPS, 1 - IMAGE_EPS))
+    return torch.tanh(cast(nn.Sequential, head)[0](features) + base)
 
 
 def _encoder(in_channels: int, ngf: int, n_downsample: int, norm: Norm) -> list[nn.Module]:
@@ -114,8 +130,11 @@ class _ScaleGenerator(nn.Module):
         foreground_mask: torch.Tensor | None,
         raw_only: bool,
         coarse: Mapping[str, torch.Tensor] | None = None,  # the coarser scale's output: its flow and mask refined
+        coarse_image: Mapping[str, torch.Tensor] | None = None,  # the coarser scale's output: its image refined
     ) -> dict[str, torch.Tensor]:
-        hallucinated = self.image_out(image_features)
+        hallucinated = _refine_image(
+            self.image_out, image_features, coarse_image["hallucinated"] if coarse_image is not None else None
+        )
         prev_last = prev[:, -self.image_channels :]
         if self.flow_out is None or self.mask_out is None or flow_features is None:
             # no flow branch (the reference's --no_flow): every pixel hallucinated, reported as zero flow, mask 1
@@ -139,7 +158,9 @@ class _ScaleGenerator(nn.Module):
         out = {"flow": flow, "occlusion_mask": mask, "warped": warped}
         if self.foreground_out is not None:
             assert foreground_features is not None and foreground_mask is not None
-            foreground = self.foreground_out(foreground_features)
+            foreground = _refine_image(
+                self.foreground_out, foreground_features, coarse_image["foreground"] if coarse_image else None
+            )
             fake = foreground * foreground_mask + fake * (1 - foreground_mask)
             hallucinated = foreground * foreground_mask + hallucinated * (1 - foreground_mask)
             out.update(foreground=foreground, foreground_features=foreground_features)
@@ -232,9 +253,11 @@ class LocalEnhancer(_ScaleGenerator):
         flow_scale: float = 2 * FLOW_OUTPUT_SCALE,  # flow output multiplier (20 · 2^s)
         flow: bool = True,  # build the flow and mask branch (False: the reference's --no_flow)
         flow_from_coarse: bool = False,  # flow and mask refine the coarser scale's (False: the reference's own)
+        image_from_coarse: bool = False,  # the image refines the coarser scale's (False: the reference's own)
     ) -> None:
         super().__init__(ngf=ngf, image_channels=image_channels, flow_scale=flow_scale, flow=flow)
         self.flow_from_coarse = flow_from_coarse and flow
+        self.image_from_coarse = image_from_coarse
         self.label_encoder = nn.Sequential(*_encoder(label_channels, ngf, 1, norm))
         self.prev_encoder = nn.Sequential(*_encoder(prev_channels, ngf, 1, norm))
         self.image_decoder = nn.Sequential(
@@ -280,13 +303,24 @@ class LocalEnhancer(_ScaleGenerator):
             foreground_mask=foreground_mask,
             raw_only=raw_only,
             coarse=coarse if self.flow_from_coarse else None,
+            coarse_image=coarse if self.image_from_coarse else None,
         )
 
     def start_from_coarse(self) -> None:
-        """Zero the flow and mask output layers: a fresh enhancer passes the coarser scale's flow and mask on
-        unchanged (upsampled) and learns only the refinement (``flow_from_coarse``)."""
-        assert self.flow_out is not None and self.mask_out is not None
-        for layer in (cast(nn.Conv2d, self.flow_out), cast(nn.Conv2d, cast(nn.Sequential, self.mask_out)[0])):
+        """Zero the output layers that refine the coarser scale's: a fresh enhancer passes the coarser scale's
+        flow and mask (``flow_from_coarse``) and image (``image_from_coarse``) on unchanged, upsampled, and
+        learns only the refinement."""
+        layers: list[nn.Conv2d] = []
+        if self.flow_from_coarse:
+            assert self.flow_out is not None and self.mask_out is not None
+            layers += [cast(nn.Conv2d, self.flow_out), cast(nn.Conv2d, cast(nn.Sequential, self.mask_out)[0])]
+        if self.image_from_coarse:
+            layers += [
+                cast(nn.Conv2d, cast(nn.Sequential, head)[0])
+                for head in (self.image_out, self.foreground_out)
+                if head is not None
+            ]
+        for layer in layers:
             nn.init.zeros_(layer.weight)
             assert layer.bias is not None
             nn.init.zeros_(layer.bias)
@@ -314,6 +348,7 @@ class Vid2VidGenerator(nn.Module):
         foreground_ids: Sequence[int] = (),  # label channels (ids) of foreground classes; () = no fg branch
         flow: bool = True,  # flow warping (W + M); False: every frame hallucinated (the reference's --no_flow)
         flow_from_coarse: bool = False,  # scales s >= 1 refine the coarser scale's flow and mask (a departure)
+        image_from_coarse: bool = False,  # scales s >= 1 refine the coarser scale's image (a departure)
     ) -> None:
         super().__init__()
         if num_frames < 2:
@@ -359,12 +394,13 @@ class Vid2VidGenerator(nn.Module):
                     flow_scale=FLOW_OUTPUT_SCALE * 2**s,
                     flow=flow,
                     flow_from_coarse=flow_from_coarse,
+                    image_from_coarse=image_from_coarse,
                 )
             )
         self.scales = nn.ModuleList(scales)
         init_weights(self)
         for enhancer in self.scales[1:]:
-            if isinstance(enhancer, LocalEnhancer) and enhancer.flow_from_coarse:
+            if isinstance(enhancer, LocalEnhancer):
                 enhancer.start_from_coarse()
 
     @property

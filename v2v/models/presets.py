@@ -59,6 +59,8 @@ class ModelPreset:
     video_discriminator: bool = True  # D_V judges the clips (False: image discriminator only)
     # scales s >= 1 refine the coarser scale's flow and mask (False: predicted afresh, the reference; older files)
     flow_from_coarse: bool = False
+    # scales s >= 1 refine the coarser scale's image (False: drawn afresh, the reference; older files)
+    image_from_coarse: bool = False
 
     def num_d_at(self, scale: int) -> int:
         """Spatial scales of the discriminators while generator scale ``scale`` trains."""
@@ -183,6 +185,7 @@ def build_generator(preset: ModelPreset, *, num_scales: int | None = None, seed:
             foreground_ids=preset.foreground_ids if preset.foreground else (),
             flow=preset.flow,
             flow_from_coarse=preset.flow_from_coarse,
+            image_from_coarse=preset.image_from_coarse,
         )
 
 

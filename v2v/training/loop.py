@@ -38,7 +38,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
@@ -423,9 +422,7 @@ def train_scale(
     tc = cfg.train
     sc: ScaleConfig = getattr(cfg, f"train_scale{scale}")
     dist = distributed.init(tc.device)
-    torch.manual_seed(tc.seed + dist.rank)
-    random.seed(tc.seed + dist.rank)  # their states are saved with the model (for resuming): same run, same bytes
-    np.random.seed(tc.seed + dist.rank)
+    torch.manual_seed(tc.seed + dist.rank)  # its state is saved with the model (for resuming): same run, same bytes
     nets, fresh = build_networks(cfg, scale, previous, per_frame)
     for module in nets.modules().values():
         module.to(dist.device)
