@@ -49,6 +49,7 @@ EVALUATE_METRICS = "metrics/evaluate.json"  # evaluate stage: DVC metrics (FID, 
 EVALUATE_PLOTS = "plots/evaluate_frames.csv"  # evaluate stage: DVC plots (per-frame metrics of every system)
 TIMING = "metrics/timing"  # every stage with metrics: <stage>.json, its durations and throughput (not DVC metrics)
 EVAL_CACHE = "cache/eval"  # real-video feature statistics, per dataset hash and feature network (not DVC)
+PARKED_MAPS = "cache/maps"  # <stage>/<video_id>: maps of a stage the task stopped reading, for reuse (not DVC)
 CHECKPOINTS = "checkpoints"  # resumable checkpoints, <stage>/<config hash>/step_*.pt (not a DVC output)
 LOCKS = ".v2v/locks"  # one lock file per stage while it runs (a second run of a stage is refused)
 MLFLOW_DIR = "mlruns"  # embedded MLflow store: mlflow.db (SQLite) + artifacts/ beside it
@@ -210,6 +211,10 @@ class ProjectPaths:
     @property
     def eval_cache(self) -> Path:
         return self.root / EVAL_CACHE
+
+    @property
+    def parked_maps(self) -> Path:
+        return self.root / PARKED_MAPS
 
     @property
     def locks(self) -> Path:

@@ -119,3 +119,20 @@ def test_maps_the_task_does_not_read_are_not_computed(project: ProjectPaths, mon
         status = json.loads((out / "status.json").read_text())
         assert status["needed"] is False and "'edges'" in status["reason"]
         assert [p.name for p in out.iterdir()] == ["status.json"]
+
+
+def test_maps_of_a_task_switched_away_are_parked_and_come_back(project: ProjectPaths) -> None:
+    """The output of an unneeded stage is one status.json whatever ran before (DVC hashes the same bytes on every
+    clone); the maps of the earlier task wait outside DVC and are reused when the task comes back."""
+    from v2v.stages import edges
+
+    first = edges.run(config("edges"), project)
+    assert first["videos"] == 2 and first["videos_reused"] == 0
+    made = (project.edge_maps / "carphone_train" / "000000.png").read_bytes()
+    edges.run(config("face"), project)
+    assert [p.name for p in project.edge_maps.iterdir()] == ["status.json"]
+    assert sorted(p.name for p in (project.parked_maps / "edges").iterdir()) == ["carphone_test", "carphone_train"]
+    again = edges.run(config("edges"), project)
+    assert again["videos"] == 2 and again["videos_reused"] == 2  # fingerprints matched: nothing recomputed
+    assert not (project.edge_maps / "status.json").exists() and not any((project.parked_maps / "edges").iterdir())
+    assert (project.edge_maps / "carphone_train" / "000000.png").read_bytes() == made

@@ -4,6 +4,7 @@ loop's report and the contact sheet."""
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -25,28 +26,50 @@ MAX_SHEET_VIDEOS = 4
 FRAMES_PER_VIDEO = 3
 
 
-STATUS_FILE = "status.json"  # beside the per-video folders: whether this run needed the maps
+STATUS_FILE = "status.json"  # the whole output of a stage whose maps the task does not read
 
 
 def skip_unneeded(
     stage: MapStage, cfg: Config, paths: ProjectPaths, out_root: Path, metrics_path: Path, tracker: StageRun
 ) -> dict[str, Any] | None:
-    """When ``train.task`` does not read this stage's maps, compute nothing: write an empty, valid output (the
-    folder with ``status.json``; maps of earlier runs stay for reuse) and metrics saying so. None otherwise."""
+    """When ``train.task`` does not read this stage's maps, compute nothing: the output is one ``status.json``
+    saying so (the same bytes whatever ran before: maps of earlier runs are parked under ``cache/maps/<stage>``,
+    outside DVC, and come back if the task reads them again) and metrics saying so. None otherwise (parked maps
+    are moved back first: the stage's per-video fingerprints then decide which it can reuse)."""
     out_root.mkdir(parents=True, exist_ok=True)
     status = out_root / STATUS_FILE
+    parked = paths.parked_maps / stage
     if stage in needed_maps(cfg.train.task, cfg.edges.instance_boundaries):
         status.unlink(missing_ok=True)
+        _move_videos(parked, out_root, replace=False)
         return None
-    kept = sorted(child.name for child in out_root.iterdir() if child.is_dir())
+    _move_videos(out_root, parked, replace=True)
     reason = f"train.task {cfg.train.task!r} does not use {stage} maps"
-    write_json(status, {"needed": False, "reason": reason, "kept_from_earlier_runs": kept})
+    write_json(status, {"needed": False, "reason": reason})
     metrics = {"needed": 0, "videos": 0, "frames": 0, "seconds": 0.0}
     write_metrics(metrics_path, metrics)
     tracker.log_metrics(metrics)
     tracker.set_tags({f"v2v.{stage}.needed": "false"})
     log.info("%s: nothing to do: %s (set train.task to use them)", stage, reason)
     return metrics
+
+
+def _move_videos(source: Path, dest: Path, replace: bool) -> None:
+    """Move ``source``'s per-video folders into ``dest`` by renaming (nothing is copied). For a video both have,
+    ``replace`` keeps ``source``'s (parking the output's newer maps), else ``dest``'s (the output's maps win)."""
+    if not source.is_dir():
+        return
+    for child in sorted(source.iterdir()):
+        if not child.is_dir():
+            continue
+        target = dest / child.name
+        if target.exists():
+            if not replace:
+                shutil.rmtree(child)
+                continue
+            shutil.rmtree(target)
+        dest.mkdir(parents=True, exist_ok=True)
+        child.rename(target)
 
 
 def sheet(paths: ProjectPaths, video_ids: list[str]) -> Any:
