@@ -136,28 +136,32 @@ def promote(root: str, parent_run_id: str) -> dict[str, Any]:
     paths = ProjectPaths.at(root)
     cfg = load_config(paths.params)
     pc = cfg.promote
+    metric, mode = registry.promotion_rule(cfg)
     uri = tracking_uri(paths)
     client = open_client(uri)
     metrics_file = paths.root / pc.metrics_file
-    metrics: dict[str, float] = {}
-    problem = None
     try:
-        value = registry.read_metric(metrics_file, pc.metric)
+        value = registry.read_metric(metrics_file, metric)
         metrics = registry.flat_metrics(json.loads(metrics_file.read_text(encoding="utf-8")))
     except (registry.PromotionError, json.JSONDecodeError) as exc:
-        value, problem = float("nan"), str(exc)
-    if metrics:
-        prefix = Path(pc.metrics_file).stem + "."
-        client.log_batch(parent_run_id, metrics=_metric_entities({prefix + k: v for k, v in metrics.items()}))
+        # no decision can be made: nothing is registered and the last decision stays, so the next `v2v retrain`
+        # decides again on this model once promote is fixed (no stage reruns)
+        reason = f"{exc}; no model registered, {pc.alias} not moved"
+        client.set_tag(parent_run_id, DECISION_TAG, "failed")
+        client.set_tag(parent_run_id, REASON_TAG, reason[:5000])
+        raise registry.PromotionError(
+            f"cannot decide on the retrained model: {exc}. Set promote.metric (and promote.mode) in params.yaml to "
+            "a key of that file, or `auto` for the task's own score, then run `v2v retrain` again"
+        ) from exc
+    prefix = Path(pc.metrics_file).stem + "."
+    client.log_batch(parent_run_id, metrics=_metric_entities({prefix + k: v for k, v in metrics.items()}))
     model_dir = paths.model_dir(FINAL_MODEL_SCALE)
     current = registry.champion(client, pc.model_name, pc.alias)
     current_version = str(current.version) if current is not None else None
     champion_value = None
-    if current is not None and registry.METRIC_TAG + pc.metric in current.tags:
-        champion_value = float(current.tags[registry.METRIC_TAG + pc.metric])
-    decision = registry.decide(value, champion_value, current_version, pc.metric, pc.mode, pc.min_delta)
-    if problem:
-        decision = registry.Decision(False, problem, None, champion_value, current_version)
+    if current is not None and registry.METRIC_TAG + metric in current.tags:
+        champion_value = float(current.tags[registry.METRIC_TAG + metric])
+    decision = registry.decide(value, champion_value, current_version, metric, mode, pc.min_delta)
     lock = lock_md5(paths)
     model_md5 = dvc_md5(model_dir) if model_dir.is_dir() else ""
     version = registry.register(
@@ -167,7 +171,7 @@ def promote(root: str, parent_run_id: str) -> dict[str, Any]:
         pc.model_name,
         metrics,
         tags={registry.LOCK_TAG: lock or "", registry.MODEL_MD5_TAG: model_md5, "v2v.run_id": parent_run_id},
-        description=_description(cfg, metrics, value, decision.reason, parent_run_id),
+        description=_description(cfg, (metric, mode), metrics, value, decision.reason, parent_run_id),
         logged_uri=registry.logged_model_uri(client, cfg.tracking.experiment, model_md5),
     )
     if decision.promote:
@@ -181,16 +185,13 @@ def promote(root: str, parent_run_id: str) -> dict[str, Any]:
         REASON_TAG: decision.reason,
         "v2v.retrain.version": version,
         "v2v.retrain.champion": champion_now,
-        "v2v.retrain.rule": f"{pc.metric} ({pc.mode}, min_delta {pc.min_delta:g}) from {pc.metrics_file}",
+        "v2v.retrain.rule": f"{metric} ({mode}, min_delta {pc.min_delta:g}) from {pc.metrics_file}",
     }
     for key, text in tags.items():
         client.set_tag(parent_run_id, key, text)
-    if problem:
-        logger.warning("%s v%s registered, %s not moved: %s", pc.model_name, version, pc.alias, decision.reason)
-    else:
-        logger.info(
-            "%s v%s: %s (%s %s v%s)", pc.model_name, version, decision.reason, pc.alias, action, champion_now or "-"
-        )
+    logger.info(
+        "%s v%s: %s (%s %s v%s)", pc.model_name, version, decision.reason, pc.alias, action, champion_now or "-"
+    )
     return {"decision": action, "reason": decision.reason, "version": version, "champion": champion_now}
 
 
@@ -203,12 +204,14 @@ def _metric_entities(metrics: dict[str, float]) -> list[Any]:
     return [Metric(key, value, now, 0) for key, value in metrics.items()]
 
 
-def _description(cfg: Config, metrics: dict[str, float], value: float, reason: str, run_id: str) -> str:
+def _description(
+    cfg: Config, rule: tuple[str, str], metrics: dict[str, float], value: float, reason: str, run_id: str
+) -> str:
     pc = cfg.promote
     shown = ", ".join(f"{k}={v:.6g}" for k, v in sorted(metrics.items())[:20]) or "none"
     return (
         f"vid2vid generator (task {cfg.train.task}) from retraining run {run_id}. "
-        f"Rule: {pc.metric} ({pc.mode} is better, min_delta {pc.min_delta:g}) from {pc.metrics_file}; "
+        f"Rule: {rule[0]} ({rule[1]} is better, min_delta {pc.min_delta:g}) from {pc.metrics_file}; "
         f"value {value:.6g}; decision: {reason}. Metrics: {shown}. "
         "Input: generator conditions (T, C, H, W) float32; output: frames (T, 3, H, W) in [-1, 1]. "
         "Artifacts: model.pt (state dicts + config) and config.json; loading needs the v2v package."

@@ -76,3 +76,20 @@ def test_signature_follows_the_model_config(task: str, channels: int) -> None:
     (outputs,) = sig.outputs.inputs
     assert inputs.type == np.dtype(np.float32) and inputs.shape == (-1, channels, -1, -1)
     assert outputs.shape == (-1, 3, -1, -1)
+
+
+@pytest.mark.parametrize(
+    "task, rule",
+    [("street", ("seg_miou", "max")), ("edges", ("edge_f", "max")), ("face", ("landmark_error", "min"))],
+)
+def test_the_default_promotion_rule_is_the_tasks_own_verdict(task: str, rule: tuple[str, str]) -> None:
+    from support import suite_config
+
+    from v2v.config import ConfigError
+    from v2v.registry import promotion_rule
+
+    assert promotion_rule(suite_config({"train": {"task": task}})) == rule
+    chosen = suite_config({"train": {"task": task}, "promote": {"metric": "fid", "mode": "min"}})
+    assert promotion_rule(chosen) == ("fid", "min")
+    with pytest.raises(ConfigError, match="promote.mode: auto .* set min or max for promote.metric 'fid'"):
+        promotion_rule(suite_config({"train": {"task": task}, "promote": {"metric": "fid"}}))

@@ -330,11 +330,14 @@ def compare_command(
     errors: tuple[type[Exception], ...] = (ConfigError, TrackingError, cmp.CompareError)
     try:
         cfg = load_config(paths.params)
-        chosen = metric or f"{Path(cfg.promote.metrics_file).stem}.{cfg.promote.metric}"
+        from v2v.registry import promotion_rule
+
+        rule_metric, rule_mode = promotion_rule(cfg)
+        chosen = metric or f"{Path(cfg.promote.metrics_file).stem}.{rule_metric}"
         runs = cmp.load_runs(
             open_client(tracking_uri(paths)), experiment or cfg.tracking.experiment, run_ids=run or (), last=last
         )
-        better = cast(Literal["min", "max"], mode or cfg.promote.mode)
+        better = cast(Literal["min", "max"], mode or rule_mode)
         table = cmp.compare(runs, chosen, better, show=show or cmp.DEFAULT_SHOW, all_params=all_params)
     except errors as exc:
         typer.echo(f"error: compare: {exc}", err=True)

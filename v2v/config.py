@@ -569,6 +569,9 @@ class EvaluateConfig:
         8, "frames per preference question (non-overlapping segments of each video)", in_range(2, 1000)
     )
     tie_tolerance: float = param(0.02, "preference: relative score difference counted as a tie", in_range(0.0, 1.0))
+    edge_tolerance: float = param(
+        2.0, "edges task: pixels within which a frame's Canny edge matches an input edge (edge F-score)", positive
+    )
     batch_size: int = param(8, "frames per feature-network batch", positive)
     report_videos: int = param(4, "videos embedded in the HTML report (the rest are linked)", non_negative)
 
@@ -654,12 +657,14 @@ class PromoteConfig:
         "metrics/evaluate.json", "DVC metrics file (JSON) holding the metric the rule compares", non_empty
     )
     metric: str = param(
-        "seg_miou",
-        "key in metrics_file (dots for nested keys) the rule compares; seg_miou: segmentation consistency, the "
-        "conditional task itself",
+        "auto",
+        "key in metrics_file (dots for nested keys) the rule compares; auto: the task's own verdict (seg_miou for "
+        "street, edge_f for edges, landmark_error for face, lpips for pose)",
         non_empty,
     )
-    mode: Literal["min", "max"] = param("max", "'min': lower is better (errors, FID); 'max': higher is better (mIoU)")
+    mode: Literal["auto", "min", "max"] = param(
+        "auto", "'min': lower is better (errors, FID); 'max': higher is better (mIoU); auto: the task verdict's"
+    )
     min_delta: float = param(
         0.0, "promote only when the new value beats the champion's by more than this (absolute)", non_negative
     )

@@ -32,6 +32,7 @@ from typing import Any, Literal
 import mlflow.pyfunc
 import numpy as np
 
+from v2v.config import Config, ConfigError
 from v2v.data.tasks import get_task
 from v2v.tracking import MODEL_MD5_TAG, MODEL_URI_TAG
 
@@ -56,6 +57,21 @@ class Decision:
     value: float | None  # the new model's metric
     champion_value: float | None  # the champion's metric (None: no champion, or it lacks the metric)
     champion_version: str | None
+
+
+def promotion_rule(cfg: Config) -> tuple[str, Literal["min", "max"]]:
+    """``(metric, mode)`` of ``promote``, with ``auto`` resolved from ``train.task``'s verdict."""
+    pc = cfg.promote
+    verdict, better = get_task(cfg.train.task).verdict
+    metric = verdict if pc.metric == "auto" else pc.metric
+    if pc.mode != "auto":
+        return metric, pc.mode
+    if metric != verdict:
+        raise ConfigError(
+            f"params.yaml: promote.mode: auto knows the direction of the task's own metric ({verdict!r}) only; set "
+            f"min or max for promote.metric {metric!r}"
+        )
+    return metric, better
 
 
 def read_metric(metrics_file: Path, key: str) -> float:

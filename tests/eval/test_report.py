@@ -1,5 +1,6 @@
 """The HTML report: content, escaping, the random-weights banner, and (slow) a headless-Chromium render."""
 
+import dataclasses
 import shutil
 import subprocess
 from pathlib import Path
@@ -45,6 +46,18 @@ def test_report_holds_scores_preferences_plots_and_videos(tmp_path: Path) -> Non
     assert html.count("data:image/png;base64,") == 2 and html.count("data:video/webm;base64,") == 1
     assert "Randomly initialised networks computed fid_tv" in html
     assert "Randomly initialised" not in render(report_data(tmp_path, "Inception_V3_Weights.IMAGENET1K_V1"))
+
+
+def test_the_report_names_the_tasks_own_score(tmp_path: Path) -> None:
+    """Each task's verdict is named in the text and shown as a row (higher is better for the edge F-score)."""
+    data = report_data(tmp_path)
+    assert "No score here judges whether a frame follows its conditions" in render(data)
+    edges = {"edge_f": 0.4, "edge_f_baseline": 0.3, "edge_f_real": 0.9}
+    html = render(dataclasses.replace(data, metrics={**data.metrics, **edges}))
+    assert "The edge scores judge whether a frame has the edges" in html and "segmentation" not in html
+    assert "Edge F-score" in html and "<td class=best>0.4</td><td>0.3</td><td>0.9</td>" in html
+    street = render(dataclasses.replace(data, metrics={**data.metrics, "seg_miou": 0.5}))
+    assert "The segmentation scores judge whether a frame shows what its label map says" in street
 
 
 @pytest.mark.slow

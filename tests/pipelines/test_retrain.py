@@ -206,6 +206,22 @@ def test_compare_reports_the_retraining_runs(project: Path, tmp_path: Path) -> N
     assert "best by generate.frames (lower is better)" in table.output and "2 param(s) differ" in table.output
 
 
+def test_a_rule_on_a_missing_metric_fails_clearly_and_decides_once_fixed(project: Path) -> None:
+    """`v2v retrain` exits 1 naming the metric and the keys there are; nothing is registered, and once promote is
+    fixed the next retraining decides on the same model without rerunning a stage."""
+    set_params(project, generate={"max_frames": 5, "clip_prefix": ""}, promote={"metric": "no_such_score"})
+    registered = versions(project)
+    result = CliRunner().invoke(app, ["retrain", "--root", str(project)])
+    assert result.exit_code == 1
+    assert "no metric 'no_such_score' (promote.metric); it has: " in result.output
+    assert "Set promote.metric" in result.output and versions(project) == registered
+    assert pipeline_runs(project)[0].data.tags["v2v.retrain.decision"] == "failed"
+    set_params(project, promote={"metric": "frames"})
+    outcome = v2v_retrain(root=str(project))
+    assert outcome["stages"] == [] and outcome["decision"] == "kept"
+    assert outcome["reason"].startswith("not better: frames=5 vs champion v2 3")
+
+
 @pytest.mark.usefixtures("prefect_harness")
 def test_pipeline_cli_names_the_failed_stage(dvc_project: Path) -> None:
     set_params(dvc_project, extract={"input_dir": "junk"})

@@ -57,6 +57,11 @@ class Task:
         """Per-frame condition channels the generator sees."""
         return self.label_classes + int(self.instance_boundary)
 
+    @property
+    def verdict(self) -> tuple[str, Literal["min", "max"]]:
+        """The evaluation's metric for this task and which way is better (see :data:`VERDICTS`)."""
+        return VERDICTS[self.maps]
+
     def preset_inputs(self) -> dict[str, object]:
         """The model preset fields this task decides."""
         return {
@@ -65,6 +70,15 @@ class Task:
             "foreground_ids": self.foreground_ids,
         }
 
+
+# each map stage's verdict: the key of metrics/evaluate.json saying how well generated frames follow those
+# conditions, and which way is better (promote.metric / promote.mode: auto)
+VERDICTS: dict[MapStage, tuple[str, Literal["min", "max"]]] = {
+    "segment": ("seg_miou", "max"),  # segmentation consistency (the judge's labels vs the input labels)
+    "edges": ("edge_f", "max"),  # edge consistency (Canny of the frames vs the input edges)
+    "face": ("landmark_error", "min"),  # landmark consistency (dlib's 68 points vs the input sketch's)
+    "pose": ("lpips", "min"),  # no keypoint judge offline: perceptual distance to the real frames
+}
 
 TASKS: dict[str, Task] = {
     "street": Task("street", "segment", 35, True, CITYSCAPES_FOREGROUND_IDS, "labels"),

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 # metric → (label, what it measures); lower is better except for those in HIGHER_IS_BETTER
-HIGHER_IS_BETTER = {"seg_miou", "seg_accuracy", "landmark_detected"}
+HIGHER_IS_BETTER = {"seg_miou", "seg_accuracy", "landmark_detected", "edge_f", "edge_precision", "edge_recall"}
 METRIC_TEXT: dict[str, tuple[str, str]] = {
     "seg_miou": ("Segmentation mIoU", "mean IoU of the segmenter's prediction on the frames vs the input label maps"),
     "seg_accuracy": ("Segmentation accuracy", "pixel accuracy of the segmenter's prediction vs the input label maps"),
@@ -27,6 +27,9 @@ METRIC_TEXT: dict[str, tuple[str, str]] = {
         "dlib's 68 landmarks found on the frames vs those the face sketch was drawn from, per inter-ocular distance",
     ),
     "landmark_detected": ("Face found", "share of frames where dlib finds a face"),
+    "edge_f": ("Edge F-score", "Canny edges of the frames vs the input edge maps, matched within a few pixels"),
+    "edge_precision": ("Edge precision", "share of the frames' edge pixels near an input edge"),
+    "edge_recall": ("Edge recall", "share of the input edge pixels near an edge of the frames"),
     "fid": ("FID", "Fréchet distance of TF-Inception frame features to the real frames"),
     "fid_tv": ("FID (torchvision Inception)", "as FID, torchvision's ImageNet Inception (not comparable to papers)"),
     "fd_s3d": ("FD (S3D)", "Fréchet distance of S3D Kinetics clip features"),
@@ -37,6 +40,24 @@ METRIC_TEXT: dict[str, tuple[str, str]] = {
     "tof": ("tOF", "difference between the video's own flow and the real video's flow (px)"),
     "tlp": ("tLP", "difference between frame-to-frame LPIPS of the video and of the real video"),
 }
+
+
+# the task's own verdict (v2v.data.tasks.VERDICTS), first one present in the metrics → what the report says of it
+VERDICT_TEXT = {
+    "seg_miou": "The segmentation scores judge whether a frame shows what its label map says",
+    "edge_f": "The edge scores judge whether a frame has the edges its input edge map asks for",
+    "landmark_error": "The landmark scores judge whether a frame shows the face its sketch was drawn from",
+}
+NO_VERDICT_TEXT = (
+    "No score here judges whether a frame follows its conditions (this task has no judge offline); LPIPS to the "
+    "real frame stands in"
+)
+
+
+def verdict_sentence(metrics: Mapping[str, Any]) -> str:
+    """What the report says of the task's own score (the one ``promote.metric: auto`` compares)."""
+    found = next((text for key, text in VERDICT_TEXT.items() if key in metrics), NO_VERDICT_TEXT)
+    return f"{found} (the real frames' row is what a perfect generator reaches)."
 
 
 @dataclass
@@ -213,8 +234,8 @@ def render(data: ReportData) -> str:
 <body><h1>{html.escape(data.title)}</h1>
 {warn}
 <h2>Scores</h2>{_scores_table(data)}
-<p>↓ lower is better, ↑ higher is better; the best system per row is highlighted. The segmentation scores
-judge whether a frame shows what its label map says (the real frames' row is what a perfect generator reaches). Frame features are pooled over
+<p>↓ lower is better, ↑ higher is better; the best system per row is highlighted. {html.escape(verdict_sentence(data.metrics))}
+Frame features are pooled over
 {_fmt(data.metrics.get("frames"))} frames of {_fmt(data.metrics.get("videos"))} held-out videos.</p>
 <h2>Preference proxies</h2>{_preference_table(data)}
 <h2>Curves</h2><div class=grid>{"".join(curves)}</div>

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from v2v.eval.edges import EdgeCounts
 from v2v.eval.features import FeatureNet
 from v2v.eval.landmarks import pooled
 from v2v.eval.preference import Preference
@@ -53,6 +54,30 @@ def landmark_metrics(videos: dict[str, dict[str, dict[str, Any]]]) -> dict[str, 
             for key in ("landmark_error", "landmark_detected")
         }
         for video, scores in videos.items()
+    }
+    return out
+
+
+def edge_metrics(videos: dict[str, dict[str, EdgeCounts]]) -> dict[str, Any]:
+    """``edge_f`` / ``edge_precision`` / ``edge_recall`` of vid2vid, ``_baseline`` and ``_real``, pooled over every
+    frame of every video, and per video (the edges task's verdict)."""
+    if not videos:
+        return {}
+    out: dict[str, Any] = {}
+    for system in (*SYSTEMS, "real"):
+        suffix = "" if system == SYSTEMS[0] else f"_{system}"
+        pooled_counts = EdgeCounts()
+        for counts in videos.values():
+            pooled_counts = pooled_counts.add(counts[system])
+        for key, value in pooled_counts.scores().items():
+            out[f"{key}{suffix}"] = round(value, 5) if value is not None else None
+    out["edge_per_video"] = {
+        video: {
+            f"{key}_{system}": round(value, 5) if value is not None else None
+            for system, c in counts.items()
+            for key, value in c.scores().items()
+        }
+        for video, counts in videos.items()
     }
     return out
 

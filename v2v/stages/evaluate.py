@@ -28,13 +28,14 @@ from tqdm import tqdm
 from v2v.config import Config, EvaluateConfig
 from v2v.data.clips import ClipDataset
 from v2v.data.tasks import get_task
+from v2v.eval.edges import EdgeCounts, score_edges
 from v2v.eval.features import FeatureNet, i3d_feature_net, image_feature_net, video_feature_net
 from v2v.eval.landmarks import score_landmarks
 from v2v.eval.perceptual import LPIPS
 from v2v.eval.report import TRAINING_PNG, ReportData, ReportVideo, render, training_png
 from v2v.eval.scoring import DIMENSIONS, FeatureCache, VideoScores, preferences
 from v2v.eval.segmentation import load_segmenter
-from v2v.eval.summary import SYSTEMS, landmark_metrics, per_frame_csv, pooled_series, summarise
+from v2v.eval.summary import SYSTEMS, edge_metrics, landmark_metrics, per_frame_csv, pooled_series, summarise
 from v2v.eval.video import evaluate_video
 from v2v.generation.synthesis import load_model
 from v2v.io.atomic import atomic_dir, remove_stale_temporaries, write_bytes, write_json, write_text
@@ -89,6 +90,7 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
         segmenter = load_segmenter(paths.segmenter_dir / "model.pt", device) if maps == "segment" else None
         landmarker = FaceLandmarker(cfg.face.predictor, upsample=cfg.face.upsample) if maps == "face" else None
         landmarks: dict[str, dict[str, dict[str, Any]]] = {}  # video → system → landmark consistency
+        edge_counts: dict[str, dict[str, EdgeCounts]] = {}  # video → system → edge matches (the edges task)
         dataset = ClipDataset(paths=paths, split="test", task=task, clip_length=1, with_flow=False)
         entries = {v.video_id: v for v in dataset.videos}
         cache = FeatureCache(paths.eval_cache)
@@ -133,6 +135,14 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
                         frames,
                         {"vid2vid": paths.results / video_id / "frames", "baseline": out / "baseline"},
                     )
+                if maps == "edges":
+                    edge_counts[video_id] = score_edges(
+                        paths.edge_maps / video_id,
+                        paths.frames / video_id,
+                        frames,
+                        {"vid2vid": paths.results / video_id / "frames", "baseline": out / "baseline"},
+                        ec.edge_tolerance,
+                    )
             scored.append(scores)
             if len(report_videos) < ec.report_videos:
                 report_videos.append(
@@ -141,7 +151,7 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
                     )
                 )
         prefs = preferences(scored, SYSTEMS[0], SYSTEMS[1], ec.segment_frames, ec.tie_tolerance)
-        metrics = summarise(scored, nets, prefs) | landmark_metrics(landmarks)
+        metrics = summarise(scored, nets, prefs) | landmark_metrics(landmarks) | edge_metrics(edge_counts)
         metrics["seconds"] = round(time.perf_counter() - started, 2)
         weights = {net.metric: {**net.weights.as_dict(), "preprocess": net.preprocess} for net in nets}
         weights["lpips"] = {**lpips.weights.as_dict(), "preprocess": "frames in [-1, 1] at their own size"}
@@ -152,6 +162,11 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
             }
         if landmarker is not None:
             weights["landmarks"] = {**landmarker.weights.as_dict(), "preprocess": "frames at their own size"}
+        if edge_counts:
+            weights["edges"] = {
+                "name": "OpenCV Canny (no weights)",
+                "preprocess": f"the edges stage's settings (meta.json); match within {ec.edge_tolerance} px",
+            }
         write_metrics(paths.evaluate_metrics, metrics)
         write_text(paths.evaluate_plots, per_frame_csv(scored))
         write_json(
