@@ -71,4 +71,10 @@ def test_own_video_with_the_edges_task_builds_no_detection_model(dvc_project: Pa
         assert metrics(dvc_project, unused)["needed"] == 0
     assert metrics(dvc_project, "edges")["needed"] == 1
     assert (dvc_project / "results/carphone_test/fake.mp4").is_file()
-    assert "landmark_error" not in metrics(dvc_project, "evaluate")
+    scores = metrics(dvc_project, "evaluate")
+    assert "landmark_error" not in scores and "seg_miou" not in scores
+    # the edges task's verdict: the real frames are its ceiling (their own Canny edges, matched exactly)
+    assert scores["edge_f_real"] == 1.0 and 0 <= scores["edge_f"] <= 1 and 0 <= scores["edge_f_baseline"] <= 1
+    assert set(scores["edge_per_video"]) == {"carphone_test"}
+    report = (dvc_project / "evaluation" / "report.html").read_text()
+    assert "The edge scores judge whether a frame has the edges" in report and "Edge F-score" in report
