@@ -117,7 +117,13 @@ def plan(root: str, force: bool = False) -> dict[str, Any]:
     if not changed and lock is not None and lock == last and not force:
         reason = f"nothing changed since the last retraining decision (dvc status clean, dvc.lock {lock})"
         return {"decision": "skipped", "reason": reason, "stages": [], "changed": changed}
-    reason = "would run " + (", ".join(wanted) or "no stage (the current model has not been decided on)")
+    if wanted:
+        reason = "would run " + ", ".join(wanted)
+    else:  # e.g. after a plain `dvc repro`: up to date, but no retraining has judged this model
+        reason = (
+            "would run no stage: the pipeline is up to date, but no retraining decision covers its current model "
+            f"(dvc.lock {lock}); `v2v retrain` would register it and apply the promotion rule"
+        )
     return {"decision": "would-run", "reason": reason, "stages": wanted, "changed": changed}
 
 

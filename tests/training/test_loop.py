@@ -439,3 +439,25 @@ def test_the_random_perceptual_network_is_calibrated_on_the_training_frames(
     assert "loss/vgg" in summary["history"][0] and "loss/raw_vgg" in summary["history"][0]
     stored = torch.load(tmp_path / MODEL_FILE, weights_only=True)["extra"]["summary"]["vgg_weights"]
     assert stored == summary["vgg_weights"]
+
+
+def test_the_last_step_is_always_logged(
+    street_project: ProjectPaths, train_config: Callable, clip_dataset: Callable, tmp_path: Path
+) -> None:
+    """`v2v summary` reads the final losses, `v2v compare` MLflow's last logged value: both are the last step's."""
+    cfg = train_config(train={"log_every": 1000})
+    logged: list[tuple[int, dict]] = []
+    summary = train_scale(
+        cfg,
+        0,
+        clip_dataset(street_project, cfg),
+        tmp_path / "out",
+        tmp_path / "work",
+        log_metrics=lambda metrics, step: logged.append((step, dict(metrics))),
+        progress=False,
+    )
+    assert summary["steps"] > 2 and [step for step, _ in logged] == [1, summary["steps"]]
+    assert logged[-1][1] == summary["final"] and summary["history"][-1] == {
+        "step": summary["steps"],
+        **summary["final"],
+    }

@@ -544,6 +544,9 @@ def train_scale(
         if dist.is_main:
             save_step((step, epoch + 1, 0))
     distributed.barrier()
+    if dist.is_main and last_terms and (not history or history[-1]["step"] != step):
+        log_metrics(last_terms, step)  # the last step is always logged: MLflow, the plots and the summary agree
+        history.append({"step": step, **last_terms})
     summary: dict[str, Any] = {"scale": scale, "steps": step, "seconds": time.perf_counter() - started}
     dataset.clip_length = schedule.frames_at(sc.epochs - 1)  # also when resumed after the last epoch
     dataset.set_epoch(sc.epochs)
