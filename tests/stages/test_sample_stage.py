@@ -74,3 +74,14 @@ def test_real_clips_are_copied_in_as_loose_videos(tmp_path: Path, tiny_config: C
         assert "no scenes and no real_clips" in str(exc)
     else:
         raise AssertionError("an empty sample must be refused")
+
+
+def test_with_your_own_videos_the_sample_stage_makes_nothing(tmp_path: Path, tiny_config: Callable) -> None:
+    """extract.input_dir elsewhere: empty (valid) outputs in no time, whatever sample's scenes say; an empty
+    sample list is no error there."""
+    paths = ProjectPaths.at(tmp_path / "p")
+    for scenes in (["street", "pose"], []):
+        metrics = sample.run(tiny_config(sample={"scenes": scenes}, extract={"input_dir": "data/raw"}), paths)
+        assert metrics["clips"] == 0 and metrics["real_clips"] == 0 and metrics["frames"] == 0
+        assert paths.sample_videos.is_dir() and not any(paths.sample_videos.iterdir())
+        assert paths.sample_truth.is_dir() and not any(paths.sample_truth.iterdir())

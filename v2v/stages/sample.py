@@ -104,15 +104,19 @@ def write_clip(
 def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
     """Write every sample clip; returns counts and timings."""
     sc = cfg.sample
-    plan = clip_plan(sc)
+    used = (paths.root / cfg.extract.input_dir).resolve() == paths.sample_videos.resolve()
+    plan = clip_plan(sc) if used else []  # your own videos (extract.input_dir elsewhere): no sample to make
+    real_clips = sc.real_clips if used else ()
     with stage_run("sample", cfg, paths, ("sample",)) as tracker:
         started = time.perf_counter()
         rows: list[list[np.ndarray]] = []
         preview_every = max(1, sc.num_frames // 4)
-        if not plan and not sc.real_clips:
+        if used and not plan and not real_clips:
             raise ConfigError("sample: no scenes and no real_clips; list at least one of them in params.yaml")
+        if not used:
+            log.info("sample: nothing to do: extract.input_dir is %s, not the sample", cfg.extract.input_dir)
         with atomic_dir(paths.sample_videos) as videos, atomic_dir(paths.sample_truth) as truth:
-            for name in sc.real_clips:  # loose videos: the extract stage assigns their split
+            for name in real_clips:  # loose videos: the extract stage assigns their split
                 source = real_clip(name)
                 shutil.copyfile(source, videos / f"{name}{source.suffix}")
             for name, split, seed in tqdm(plan, desc="sample clips", unit="clip"):
@@ -124,10 +128,10 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
         frames = len(plan) * sc.num_frames
         metrics = {
             "clips": len(plan),
-            "real_clips": len(sc.real_clips),
+            "real_clips": len(real_clips),
             "frames": frames,
             "seconds": seconds,
-            "frames_per_second": frames / seconds,
+            "frames_per_second": frames / max(seconds, 1e-9),
         }
         tracker.log_metrics(metrics)
         if rows:
