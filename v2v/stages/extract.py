@@ -160,7 +160,9 @@ def run(cfg: Config, paths: ProjectPaths, map_videos: MapVideos | None = None) -
             "seconds": round(seconds, 3),
             "frames_per_second": round(frames / seconds, 1) if extracted and seconds > 0 else 0.0,
         }
-        write_metrics(paths.extract_metrics, metrics)
+        # how many videos were reused depends on the workspace's history, not on the inputs: MLflow and the log
+        # have it, the DVC metrics file does not (a fresh clone writes the same bytes)
+        write_metrics(paths.extract_metrics, {k: v for k, v in metrics.items() if k != "videos_reused"})
         tracker.log_metrics(metrics)
         tracker.log_artifact(paths.frames_index)
         if done:

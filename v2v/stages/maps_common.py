@@ -114,7 +114,8 @@ def finish(
         "frames_per_second": round(loop.computed_frames / seconds, 2) if seconds > 0 else 0.0,
         **extra,
     }
-    write_metrics(metrics_path, metrics)
+    # reuse depends on the workspace's history, not on the inputs: in MLflow and the log, not in the DVC metrics
+    write_metrics(metrics_path, {k: v for k, v in metrics.items() if k != "videos_reused"})
     tracker.log_metrics(metrics)
     if loop.done:
         try:
