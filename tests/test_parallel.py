@@ -1,0 +1,72 @@
+"""Per-video work on either executor: the same results in input order, retries, one model per process."""
+
+import sys
+import time
+from pathlib import Path
+
+import cloudpickle
+import pytest
+import torch
+
+from v2v.parallel import fixed_threads, map_videos, worker_cache
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Dask workers cannot import tests/
+
+
+def slow_square(item: int) -> tuple[int, int]:
+    time.sleep(0.05 * (5 - item))  # the first items finish last
+    return item, item * item
+
+
+def fails_once(item: tuple[str, int]) -> int:
+    """Raises the first time it sees this item (a marker file remembers), then answers."""
+    folder, value = item
+    marker = Path(folder) / f"tried-{value}"
+    if not marker.exists():
+        marker.write_text("once")
+        raise RuntimeError(f"transient failure on {value}")
+    return value + 100
+
+
+def threads_inside(_: int) -> int:
+    return torch.get_num_threads()
+
+
+def test_serial_and_dask_give_the_same_results_in_input_order() -> None:
+    items = list(range(5))
+    serial = map_videos(slow_square, items, names=[f"v{i}" for i in items], progress=False)
+    assert serial == [(i, i * i) for i in items]
+    dask = map_videos(slow_square, items, executor="dask", workers=2, progress=False)
+    assert dask == serial
+
+
+def test_a_failed_task_is_retried_on_dask(tmp_path: Path) -> None:
+    items = [(str(tmp_path), v) for v in (1, 2)]
+    assert map_videos(fails_once, items, executor="dask", workers=1, retries=1, progress=False) == [101, 102]
+    for marker in tmp_path.iterdir():
+        marker.unlink()
+    with pytest.raises(RuntimeError, match="transient failure on 1"):
+        map_videos(fails_once, items[:1], executor="dask", workers=1, retries=0, progress=False)
+
+
+def test_threads_are_fixed_inside_each_task_and_restored() -> None:
+    before = torch.get_num_threads()
+    assert map_videos(threads_inside, [0, 1], threads_per_task=1, progress=False) == [1, 1]
+    assert map_videos(threads_inside, [0], executor="dask", workers=1, threads_per_task=2, progress=False) == [2]
+    assert torch.get_num_threads() == before
+    with fixed_threads(None):
+        assert torch.get_num_threads() == before
+
+
+def test_a_model_is_built_once_per_process() -> None:
+    built: list[int] = []
+    first = worker_cache("test-model-a", lambda: built.append(1) or object())
+    assert worker_cache("test-model-a", lambda: built.append(1) or object()) is first and built == [1]
+    assert worker_cache("test-model-b", object) is not first
+
+
+def test_bad_arguments_are_clear_errors() -> None:
+    with pytest.raises(ValueError, match="orchestrate.executor: unknown executor 'ray'"):
+        map_videos(slow_square, [1], executor="ray", progress=False)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="2 names for 1 items"):
+        map_videos(slow_square, [1], names=["a", "b"], progress=False)
