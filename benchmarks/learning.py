@@ -109,8 +109,8 @@ def run_stage(name: str, root: Path, params: Path, code: Path) -> float:
     return seconds
 
 
-def probe(root: Path, params: dict[str, Any], train_videos: int) -> list[tuple[float, float]]:
-    """Seconds per step (vid2vid, baseline) at every scale, at that scale's mean clip length: the median
+def probe(root: Path, params: dict[str, Any], train_videos: int, scales: int = 3) -> list[tuple[float, float]]:
+    """Seconds per step (vid2vid, baseline) at each of ``scales`` scales, on rollouts of two chunks: the median
     step-to-step time of a few steps (the first step's set-up left out)."""
     from v2v.config import config_from_dict
     from v2v.stages.train import training_dataset
@@ -119,7 +119,7 @@ def probe(root: Path, params: dict[str, Any], train_videos: int) -> list[tuple[f
     per_step: list[tuple[float, float]] = []
     previous: dict[bool, Path | None] = {False: None, True: None}
     videos = min(train_videos, 3)
-    for scale in range(3):
+    for scale in range(scales):
         frames = 2 + 2 * params["train"]["chunk_frames"]  # two full chunks per clip: the steps of a rollout
         probe_params = merged(
             params,
@@ -188,9 +188,11 @@ def steps_of(schedule: dict[str, Any], train_videos: int, context: int, chunk: i
 def plan(
     seconds: float, per_step: list[tuple[float, float]], train_videos: int, context: int, chunk: int
 ) -> dict[str, Any]:
-    """Epochs per scale so that vid2vid plus the baseline (same epochs, same steps) fill ``seconds``."""
+    """Epochs per probed scale so that vid2vid plus the baseline (same epochs, same steps) fill ``seconds``;
+    the scales share the time as ``SHARE`` does (renormalised when there are fewer than three)."""
     schedule: dict[str, Any] = {}
-    for scale, (share, (vid2vid, baseline)) in enumerate(zip(SHARE, per_step, strict=True)):
+    shares = [share / sum(SHARE[: len(per_step)]) for share in SHARE[: len(per_step)]]
+    for scale, (share, (vid2vid, baseline)) in enumerate(zip(shares, per_step, strict=True)):
         epochs = 2
         while steps_of(scale_schedule(scale, epochs + 1), train_videos, context, chunk) * (vid2vid + baseline) <= (
             share * seconds
