@@ -8,7 +8,7 @@ import cloudpickle
 import pytest
 import torch
 
-from v2v.parallel import fixed_threads, map_videos, worker_cache
+from v2v.parallel import fixed_threads, map_videos, scoped_cache, worker_cache
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Dask workers cannot import tests/
 
@@ -70,3 +70,20 @@ def test_bad_arguments_are_clear_errors() -> None:
         map_videos(slow_square, [1], executor="ray", progress=False)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="2 names for 1 items"):
         map_videos(slow_square, [1], names=["a", "b"], progress=False)
+
+
+def test_the_serial_executor_drops_the_models_its_tasks_loaded() -> None:
+    """A stage's process (a test session, a Prefect flow) runs many stages: a model is not kept past its stage."""
+    built: list[int] = []
+
+    def load(item: int) -> int:
+        return int(worker_cache("test-model", lambda: built.append(item) or len(built)))
+
+    assert map_videos(load, [1, 2, 3], progress=False) == [1, 1, 1]  # built once for the three videos
+    assert map_videos(load, [4], progress=False) == [2]  # and again for the next stage
+    with scoped_cache():
+        worker_cache("outer", lambda: "driver's")
+        assert map_videos(load, [5], progress=False) == [3]
+        assert worker_cache("outer", lambda: "rebuilt") == "driver's"  # an outer scope's entry survives
+    with scoped_cache():
+        assert worker_cache("outer", lambda: "rebuilt") == "rebuilt"  # the outer scope dropped its entry

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import re
 import types
 import typing
@@ -22,6 +23,9 @@ from typing import Any, Literal
 import yaml
 
 Check = Callable[[Any], str | None]  # returns an error text ("expected ..."), or None when the value is fine
+
+
+DASK_ADDRESS_ENV = "V2V_DASK_ADDRESS"  # overrides orchestrate.dask_address (one shared params file, many clusters)
 
 
 class ConfigError(ValueError):
@@ -631,7 +635,9 @@ def cron_expression(value: Any) -> str | None:
 
 @dataclass(frozen=True)
 class OrchestrateConfig:
-    """Prefect runs: ``v2v pipeline``, ``v2v retrain`` and the scheduled ``v2v serve`` (no DVC stage reads these)."""
+    """Where work runs: Prefect runs (``v2v pipeline``, ``v2v retrain``, the scheduled ``v2v serve``) and the heavy
+    per-video stages' executor. Runtime keys: no DVC stage depends on them (the outputs are the same bytes whatever
+    the executor), so changing them reruns nothing."""
 
     cron: str = param(
         "0 3 * * *", "when the served retraining deployment runs (cron: min hour day month weekday)", cron_expression
@@ -641,10 +647,38 @@ class OrchestrateConfig:
     fanout: Literal["none", "dask"] = param(
         "none", "per-video preprocessing (extract) in Prefect runs: 'none' (one process) or 'dask' (mapped tasks)"
     )
-    dask_address: str | None = param(
-        None, "fanout dask: scheduler address of a running cluster (tcp://host:8786); null starts a LocalCluster"
+    executor: Literal["serial", "dask"] = param(
+        "serial",
+        "per-video work of the segment, edges, pose, face and flow stages: 'serial' (one video after another in the "
+        "stage's process) or 'dask' (each video a task on a Dask cluster: dask_address, else a LocalCluster)",
     )
-    dask_workers: int = param(2, "fanout dask with no address: worker processes of the LocalCluster", in_range(1, 1024))
+    dask_address: str | None = param(
+        None,
+        "scheduler address of a running Dask cluster (tcp://host:8786), for executor dask and fanout dask; null starts "
+        f"a LocalCluster; the environment variable {DASK_ADDRESS_ENV} overrides it",
+    )
+    dask_workers: int = param(2, "dask with no address: worker processes of the LocalCluster", in_range(1, 1024))
+    threads_per_task: int | None = param(
+        None,
+        "torch and OpenCV threads inside each per-video task, on both executors (null: the process default, all cores "
+        "serially, one per LocalCluster worker); set it where a learned backend must give the same bytes on both",
+        positive,
+    )
+    retries: int = param(1, "executor dask: attempts after a task fails with an unexpected error", in_range(0, 100))
+
+    def scheduler_address(self) -> str | None:
+        """The Dask scheduler to use: ``$V2V_DASK_ADDRESS``, else ``dask_address`` (None: start a LocalCluster)."""
+        return os.environ.get(DASK_ADDRESS_ENV) or self.dask_address
+
+    def map_options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`v2v.parallel.map_videos` for the per-video stages."""
+        return {
+            "executor": self.executor,
+            "address": self.scheduler_address(),
+            "workers": self.dask_workers,
+            "threads_per_task": self.threads_per_task,
+            "retries": self.retries,
+        }
 
 
 @dataclass(frozen=True)

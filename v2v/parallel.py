@@ -45,6 +45,21 @@ def worker_cache(key: str, build: Callable[[], Any]) -> Any:
 
 
 @contextlib.contextmanager
+def scoped_cache() -> Iterator[None]:
+    """What :func:`worker_cache` adds inside the block is dropped at its end: in a stage's own process (serial
+    tasks, the driver) a model lives as long as the stage's work, since a test session or a Prefect flow runs many
+    stages in one process and a weights file may change between them. A Dask worker keeps its cache."""
+    with _CACHE_LOCK:
+        before = set(_CACHE)
+    try:
+        yield
+    finally:
+        with _CACHE_LOCK:
+            for key in set(_CACHE) - before:
+                del _CACHE[key]
+
+
+@contextlib.contextmanager
 def fixed_threads(threads: int | None) -> Iterator[None]:
     """torch's and OpenCV's intra-op threads set to ``threads`` inside the block (None: left as they are)."""
     if threads is None:
@@ -85,14 +100,17 @@ def map_videos(
     labels = list(names) if names is not None else [str(i) for i in range(len(items))]
     if len(labels) != len(items):
         raise ValueError(f"map_videos: {len(labels)} names for {len(items)} items")
+    if not items:  # nothing to compute: no cluster is started
+        return []
     bar = tqdm(total=len(items), desc=desc, unit="video", disable=not progress)
     try:
         if executor == "serial":
             out: list[Result] = []
-            for item, name in zip(items, labels, strict=True):
-                out.append(_call(function, item, threads_per_task))
-                bar.set_postfix_str(name, refresh=False)
-                bar.update()
+            with scoped_cache():
+                for item, name in zip(items, labels, strict=True):
+                    out.append(_call(function, item, threads_per_task))
+                    bar.set_postfix_str(name, refresh=False)
+                    bar.update()
             return out
         if executor == "dask":
             return _map_dask(function, items, labels, address, workers, threads_per_task, retries, bar)

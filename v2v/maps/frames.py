@@ -8,11 +8,12 @@ still run.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from v2v.io.atomic import remove_stale_temporaries
 from v2v.io.files import is_up_to_date, write_manifest
 from v2v.io.frames import INDEX_FILE, META_FILE, frame_paths, read_index, read_meta
 from v2v.io.maps import read_rgb
+from v2v.parallel import map_videos
 
 log = logging.getLogger(__name__)
 
@@ -101,29 +103,67 @@ def for_each_video(
     fingerprint_of: Callable[[str], str],  # video id → fingerprint of its inputs + settings
     work: Callable[[str, str], dict[str, Any]],  # (video id, fingerprint) → meta written (builds the folder)
     errors: tuple[type[BaseException], ...] = (FileNotFoundError, ValueError, OSError),  # per-video bad input
+    *,
+    desc: str = "videos",  # the progress bar's label (the stage)
+    map_options: Mapping[str, Any] | None = None,  # executor etc. (``orchestrate.map_options()``); None: serial
 ) -> VideoLoop:
-    """Run ``work`` for every video whose output is missing or stale; remove outputs of videos gone."""
+    """Run ``work`` for every video whose output is missing or stale; remove outputs of videos gone.
+
+    The reuse checks run here; the videos to (re)compute go to :func:`v2v.parallel.map_videos`, so with
+    ``executor: dask`` ``work`` must pickle (a module-level function or a ``functools.partial`` of one, holding
+    settings and paths, never a loaded model: tasks load theirs through :func:`v2v.parallel.worker_cache`) and
+    the workers must see the project's folders. A video's bad input comes back as a failure named by its id."""
     out_root.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out_root)
     result = VideoLoop()
+    slots: dict[str, dict[str, Any] | None] = {}  # video id → its meta, in input order (None: failed)
+    jobs: list[tuple[str, str]] = []
     for video_id in video_ids:
         try:
             expected = fingerprint_of(video_id)
             folder = out_root / video_id
             if is_up_to_date(folder, expected):
-                result.done.append(json.loads((folder / META_FILE).read_text(encoding="utf-8")))
+                slots[video_id] = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
                 result.reused += 1
                 continue
-            meta = work(video_id, expected)
-            write_manifest(folder)  # the folder is complete: record every file for the next reuse
-            result.done.append(meta)
-            result.computed_frames += int(meta["num_frames"])
         except errors as exc:
-            log.error("%s: %s", video_id, describe_error(exc))
-            result.failed.append({"video_id": video_id, "error": describe_error(exc)})
+            _failed(result, slots, video_id, describe_error(exc))
+            continue
+        jobs.append((video_id, expected))
+    attempt = functools.partial(_attempt, work, errors, out_root)
+    outcomes = map_videos(attempt, jobs, names=[v for v, _ in jobs], desc=desc, **(map_options or {}))
+    for (video_id, _), (meta, error) in zip(jobs, outcomes, strict=True):
+        if meta is None:
+            _failed(result, slots, video_id, str(error))
+            continue
+        slots[video_id] = meta
+        result.computed_frames += int(meta["num_frames"])
+    result.done = [meta for meta in slots.values() if meta is not None]
     current = set(video_ids)
     for child in out_root.iterdir():
         if child.is_dir() and (child / META_FILE).is_file() and child.name not in current:
             log.info("removing %s: its video is no longer extracted", child)
             shutil.rmtree(child)
     return result
+
+
+def _failed(result: VideoLoop, slots: dict[str, Any], video_id: str, error: str) -> None:
+    log.error("%s: %s", video_id, error)
+    result.failed.append({"video_id": video_id, "error": error})
+    slots[video_id] = None
+
+
+def _attempt(
+    work: Callable[[str, str], dict[str, Any]],
+    errors: tuple[type[BaseException], ...],
+    out_root: Path,
+    job: tuple[str, str],
+) -> tuple[dict[str, Any] | None, str | None]:
+    """One video's task, wherever it runs: ``(meta, None)``, or ``(None, what was wrong)`` for bad input."""
+    video_id, expected = job
+    try:
+        meta = work(video_id, expected)
+    except errors as exc:
+        return None, describe_error(exc)
+    write_manifest(out_root / video_id)  # the folder is complete: record every file for the next reuse
+    return meta, None

@@ -9,6 +9,7 @@ fingerprint matches.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -94,6 +95,26 @@ def edges_video(
     return out
 
 
+def segment_dir(ec: EdgesConfig, segment_maps: Path, video_id: str) -> Path | None:
+    """The video's segment maps when instance boundaries are OR-ed in (a clear error when they are missing)."""
+    if not ec.instance_boundaries:
+        return None
+    folder = segment_maps / video_id
+    if not (folder / META_FILE).is_file():
+        raise FileNotFoundError(
+            f"{folder}: no segment maps for {video_id}; edges.instance_boundaries needs the segment stage's "
+            "output (dvc repro segment), or set edges.instance_boundaries: false"
+        )
+    return folder
+
+
+def edges_task(
+    ec: EdgesConfig, frames_root: Path, edge_maps: Path, segment_maps: Path, video_id: str, fp: str
+) -> dict[str, Any]:
+    """One video's edge maps (a task of :func:`for_each_video`, in this process or on a Dask worker)."""
+    return edges_video(frames_root, video_id, edge_maps / video_id, ec, segment_dir(ec, segment_maps, video_id), fp)
+
+
 def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
     """Edge maps for every extracted video; returns the metrics written to ``metrics/edges.json``."""
     ec = cfg.edges
@@ -103,19 +124,8 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
         started = time.perf_counter()
         video_ids = list_videos(paths.frames)
 
-        def segment_dir(video_id: str) -> Path | None:
-            if not ec.instance_boundaries:
-                return None
-            folder = paths.segment_maps / video_id
-            if not (folder / META_FILE).is_file():
-                raise FileNotFoundError(
-                    f"{folder}: no segment maps for {video_id}; edges.instance_boundaries needs the segment stage's "
-                    "output (dvc repro segment), or set edges.instance_boundaries: false"
-                )
-            return folder
-
         def fingerprint_of(video_id: str) -> str:
-            seg = segment_dir(video_id)
+            seg = segment_dir(ec, paths.segment_maps, video_id)
             return fingerprint(
                 {
                     "frames": frames_fingerprint(paths.frames, video_id),
@@ -125,10 +135,10 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
                 }
             )
 
-        def work(video_id: str, fp: str) -> dict[str, Any]:
-            return edges_video(paths.frames, video_id, paths.edge_maps / video_id, ec, segment_dir(video_id), fp)
-
-        loop = for_each_video(video_ids, paths.edge_maps, fingerprint_of, work)
+        work = functools.partial(edges_task, ec, paths.frames, paths.edge_maps, paths.segment_maps)
+        loop = for_each_video(
+            video_ids, paths.edge_maps, fingerprint_of, work, desc="edges", map_options=cfg.orchestrate.map_options()
+        )
         densities = [m["edge_density"] for m in loop.done]
         extra = {"edge_density": float(np.mean(densities)) if densities else 0.0}
         return finish("edges", tracker, paths, loop, started, paths.edges_metrics, extra)

@@ -12,6 +12,7 @@ reads face maps (see :mod:`v2v.data.tasks`); needs ``pip install -e ".[face]"``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from pathlib import Path
@@ -35,6 +36,7 @@ from v2v.maps.frames import (
     open_video,
     read_frame,
 )
+from v2v.parallel import scoped_cache, worker_cache
 from v2v.paths import ProjectPaths
 from v2v.stages.common import StageError, stage_main
 from v2v.stages.maps_common import finish, skip_unneeded
@@ -93,19 +95,30 @@ def face_video(
     return out
 
 
+def landmarker_for(fc: FaceConfig) -> face_ops.FaceLandmarker:
+    """dlib's detector + predictor, loaded once per process (the driver, or a Dask worker)."""
+    try:
+        return worker_cache(
+            f"face:{fc.predictor}:{fc.upsample}", lambda: face_ops.FaceLandmarker(fc.predictor, upsample=fc.upsample)
+        )
+    except WeightsError as exc:
+        raise StageError(str(exc)) from exc
+
+
+def face_task(fc: FaceConfig, frames_root: Path, maps_root: Path, video_id: str, fp: str) -> dict[str, Any]:
+    """One video's sketches (a task of :func:`for_each_video`, in this process or on a Dask worker)."""
+    return face_video(frames_root, video_id, maps_root / video_id, fc, landmarker_for(fc), fp)
+
+
 def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
     """Face maps for every extracted video; returns the metrics written to ``metrics/face.json``."""
     fc = cfg.face
-    with stage_run("face", cfg, paths, ("face",)) as tracker:
+    with stage_run("face", cfg, paths, ("face",)) as tracker, scoped_cache():  # serial tasks reuse the landmarker
         if (skipped := skip_unneeded("face", cfg, paths, paths.face_maps, paths.face_metrics, tracker)) is not None:
             return skipped
         started = time.perf_counter()
         video_ids = list_videos(paths.frames)
-        try:
-            landmarker = face_ops.FaceLandmarker(fc.predictor, upsample=fc.upsample)
-        except WeightsError as exc:
-            raise StageError(str(exc)) from exc
-        weights = landmarker.weights
+        weights = landmarker_for(fc).weights
         tracker.set_tags({"v2v.face.backend": "dlib", "v2v.face.weights": weights.name})
         if weights.sha256:
             tracker.set_tags({"v2v.face.weights_sha256": weights.sha256})
@@ -115,10 +128,10 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
             settings = {**to_dict(fc), "weights_sha256": weights.sha256}
             return fingerprint({"frames": frames, "settings": settings, "code": CODE})
 
-        def work(video_id: str, fp: str) -> dict[str, Any]:
-            return face_video(paths.frames, video_id, paths.face_maps / video_id, fc, landmarker, fp)
-
-        loop = for_each_video(video_ids, paths.face_maps, fingerprint_of, work)
+        work = functools.partial(face_task, fc, paths.frames, paths.face_maps)
+        loop = for_each_video(
+            video_ids, paths.face_maps, fingerprint_of, work, desc="face", map_options=cfg.orchestrate.map_options()
+        )
         frames = sum(m["num_frames"] for m in loop.done) or 1
         extra = {
             key: float(sum(m[key] for m in loop.done))

@@ -15,12 +15,12 @@ wheel pictures of the flow, the confidence masks and the weights used.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import shutil
 import time
 from typing import Any
-
-from tqdm import tqdm
 
 from v2v.config import Config, FlowConfig, to_dict
 from v2v.flow.confidence import ConfidenceSettings
@@ -34,6 +34,7 @@ from v2v.flow.viz import colour_wheel
 from v2v.io.atomic import atomic_dir, remove_stale_temporaries, write_json
 from v2v.io.frames import frame_paths, read_index, read_meta
 from v2v.ops.device import resolve_device
+from v2v.parallel import map_videos, scoped_cache, worker_cache
 from v2v.paths import ProjectPaths, project_relative
 from v2v.stages.common import StageError, stage_main, write_metrics
 from v2v.tracking import stage_run
@@ -100,6 +101,19 @@ def flow_video(
     return meta, result
 
 
+def flow_task(cfg: Config, paths: ProjectPaths, video_id: str) -> tuple[dict[str, Any], VideoFlow]:
+    """One video's flow (a task of :func:`v2v.parallel.map_videos`, in this process or on a Dask worker): the
+    backend is built once per process."""
+    return flow_video(cfg, paths, video_id, estimators_for(cfg.flow))
+
+
+def estimators_for(cfg: FlowConfig) -> list[FlowEstimator]:
+    """:func:`make_estimators`' backends, built once per process (the stage's, or a Dask worker's)."""
+    key = json.dumps({"flow": to_dict(cfg)}, sort_keys=True, default=str)
+    estimators: list[FlowEstimator] = worker_cache(key, lambda: make_estimators(cfg))
+    return estimators
+
+
 def make_estimator(cfg: FlowConfig) -> FlowEstimator:
     """Build the backend named by ``flow.backend`` (RAFT loads its weights here, failing loudly)."""
     if cfg.backend == "dis":
@@ -133,10 +147,10 @@ def confidence_settings(cfg: FlowConfig) -> ConfidenceSettings:
 def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
     """Compute the flow of every extracted video; returns the metrics written to ``metrics/flow.json``."""
     fc = cfg.flow
-    with stage_run("flow", cfg, paths, ("flow",)) as tracker:
+    with stage_run("flow", cfg, paths, ("flow",)) as tracker, scoped_cache():  # serial tasks reuse the estimators
         started = time.perf_counter()
         videos = read_index(paths.frames_index)
-        estimators = make_estimators(fc)
+        estimators = estimators_for(fc)
         estimator = estimators[0]
         tracker.set_tags({"v2v.flow.backend": estimator.name, "v2v.flow.weights": estimator.weights})
         log.info(
@@ -153,9 +167,15 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
         sheets: list[tuple[str, list[list[Any]]]] = []
         pairs = 0
         estimate_seconds = 0.0
-        for video in tqdm(videos, desc="flow", unit="video"):
-            video_id = video["video_id"]
-            meta, result = flow_video(cfg, paths, video_id, estimators)
+        video_ids = [video["video_id"] for video in videos]
+        outcomes = map_videos(
+            functools.partial(flow_task, cfg, paths),
+            video_ids,
+            names=video_ids,
+            desc="flow",
+            **cfg.orchestrate.map_options(),
+        )
+        for video_id, (meta, result) in zip(video_ids, outcomes, strict=True):
             pairs += result.num_pairs
             estimate_seconds += result.estimate_seconds
             per_video[video_id] = {

@@ -54,6 +54,20 @@ def skip_unneeded(
     return metrics
 
 
+def weights_tags(stage: str, backend: str, metas: list[dict[str, Any]]) -> dict[str, str]:
+    """MLflow tags naming the backend and the weights a map stage's videos were made with (from their
+    ``meta.json``: the tasks that loaded the weights may have run on other machines)."""
+    if backend == "ground_truth":
+        return {f"v2v.{stage}.backend": "ground_truth", f"v2v.{stage}.weights": "none (dataset truth)"}
+    tags = {f"v2v.{stage}.backend": backend}
+    weights = next((m["weights"] for m in metas if isinstance(m.get("weights"), dict)), None)
+    if weights is not None:
+        tags[f"v2v.{stage}.weights"] = str(weights["name"])
+        if weights.get("sha256"):
+            tags[f"v2v.{stage}.weights_sha256"] = str(weights["sha256"])
+    return tags
+
+
 def _move_videos(source: Path, dest: Path, replace: bool) -> None:
     """Move ``source``'s per-video folders into ``dest`` by renaming (nothing is copied). For a video both have,
     ``replace`` keeps ``source``'s (parking the output's newer maps), else ``dest``'s (the output's maps win)."""

@@ -9,6 +9,8 @@ R-CNN) and ``detectron2``. Optional exponential smoothing of tracked keypoints.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import time
 from pathlib import Path
@@ -38,9 +40,10 @@ from v2v.maps.frames import (
 )
 from v2v.maps.pose import Detectron2Pose, Person, TorchvisionPose
 from v2v.ops.device import resolve_device
+from v2v.parallel import worker_cache
 from v2v.paths import ProjectPaths
 from v2v.stages.common import StageError, stage_main
-from v2v.stages.maps_common import finish, skip_unneeded
+from v2v.stages.maps_common import finish, skip_unneeded, weights_tags
 from v2v.tracking import stage_run
 
 log = logging.getLogger(__name__)
@@ -149,6 +152,21 @@ def pose_video(
     return out
 
 
+def pose_task(
+    pc: PoseConfig, frames_root: Path, maps_root: Path, truth_root: Path, video_id: str, fp: str
+) -> dict[str, Any]:
+    """One video's keypoints and maps (a task of :func:`for_each_video`, in this process or on a Dask worker): the
+    learned backend is built once per process."""
+    model = None
+    if pc.backend != "ground_truth":
+        key = json.dumps({"pose": to_dict(pc)}, sort_keys=True, default=str)
+        try:
+            model = worker_cache(key, lambda: build_pose_model(pc))
+        except WeightsError as exc:
+            raise StageError(str(exc)) from exc
+    return pose_video(frames_root, video_id, maps_root / video_id, pc, truth_root, model, fp)
+
+
 def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
     """Pose maps for every extracted video; returns the metrics written to ``metrics/pose.json``."""
     pc = cfg.pose
@@ -158,28 +176,16 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
             return skipped
         started = time.perf_counter()
         video_ids = list_videos(paths.frames)
-        model: list[PoseModel] = []
 
         def fingerprint_of(video_id: str) -> str:
             frames = frames_fingerprint(paths.frames, video_id)
             return fingerprint({"frames": frames, "settings": settings(pc), "code": CODE})
 
-        def work(video_id: str, fp: str) -> dict[str, Any]:
-            if pc.backend != "ground_truth" and not model:
-                try:
-                    model.append(build_pose_model(pc))
-                except WeightsError as exc:
-                    raise StageError(str(exc)) from exc
-                tracker.set_tags({"v2v.pose.weights": model[0].weights.name, "v2v.pose.backend": pc.backend})
-                if model[0].weights.sha256:
-                    tracker.set_tags({"v2v.pose.weights_sha256": model[0].weights.sha256})
-            return pose_video(
-                paths.frames, video_id, paths.pose_maps / video_id, pc, truth_root, model[0] if model else None, fp
-            )
-
-        loop = for_each_video(video_ids, paths.pose_maps, fingerprint_of, work)
-        if pc.backend == "ground_truth":
-            tracker.set_tags({"v2v.pose.backend": "ground_truth", "v2v.pose.weights": "none (dataset truth)"})
+        work = functools.partial(pose_task, pc, paths.frames, paths.pose_maps, truth_root)
+        loop = for_each_video(
+            video_ids, paths.pose_maps, fingerprint_of, work, desc="pose", map_options=cfg.orchestrate.map_options()
+        )
+        tracker.set_tags(weights_tags("pose", pc.backend, loop.done))
         extra = {"people_frames": float(sum(m.get("people_frames", 0) for m in loop.done))}
         return finish("pose", tracker, paths, loop, started, paths.pose_metrics, extra)
 

@@ -11,8 +11,11 @@ other videos are done.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import v2v.maps.ground_truth as gt
@@ -29,9 +32,10 @@ from v2v.maps.frames import (
 )
 from v2v.maps.segmentation import Detectron2Segmenter, TorchvisionSegmenter
 from v2v.ops.device import resolve_device
+from v2v.parallel import worker_cache
 from v2v.paths import ProjectPaths
 from v2v.stages.common import StageError, stage_main
-from v2v.stages.maps_common import finish, skip_unneeded
+from v2v.stages.maps_common import finish, skip_unneeded, weights_tags
 from v2v.tracking import stage_run
 
 log = logging.getLogger(__name__)
@@ -68,6 +72,33 @@ def build_segmenter(sc: SegmentConfig) -> Segmenter:
     raise ValueError(f"segment.backend: {sc.backend!r} has no learned model")
 
 
+def segment_task(
+    sc: SegmentConfig, frames_root: Path, maps_root: Path, truth_root: Path, video_id: str, fp: str
+) -> dict[str, Any]:
+    """One video's maps (a task of :func:`for_each_video`, in this process or on a Dask worker): the learned
+    backend is built once per process."""
+    model = None
+    if sc.backend != "ground_truth":
+        key = json.dumps({"segment": to_dict(sc)}, sort_keys=True, default=str)
+        try:
+            model = worker_cache(key, lambda: build_segmenter(sc))
+        except WeightsError as exc:
+            raise StageError(str(exc)) from exc
+    return segmentation.segment_video(
+        frames_root,
+        video_id,
+        maps_root / video_id,
+        settings(sc),
+        truth_root,
+        sc.ground_truth_dir,
+        model,
+        fp,
+        batch_size=sc.batch_size,
+        track_iou=sc.track_iou,
+        track_max_gap=sc.track_max_gap,
+    )
+
+
 def settings(sc: SegmentConfig) -> dict[str, Any]:
     """The settings that decide the maps (recorded in meta.json and the fingerprint)."""
     data = {k: v for k, v in to_dict(sc).items() if k not in NOT_IN_FINGERPRINT}
@@ -88,38 +119,21 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
             return skipped
         started = time.perf_counter()
         video_ids = list_videos(paths.frames)
-        model: list[Segmenter] = []  # built once, only when a video needs (re)computing
 
         def fingerprint_of(video_id: str) -> str:
             frames = frames_fingerprint(paths.frames, video_id)
             return fingerprint({"frames": frames, "settings": settings(sc), "code": CODE})
 
-        def work(video_id: str, fp: str) -> dict[str, Any]:
-            if sc.backend != "ground_truth" and not model:
-                try:
-                    model.append(build_segmenter(sc))
-                except WeightsError as exc:
-                    raise StageError(str(exc)) from exc
-                tracker.set_tags({"v2v.segment.weights": model[0].weights.name, "v2v.segment.backend": sc.backend})
-                if model[0].weights.sha256:
-                    tracker.set_tags({"v2v.segment.weights_sha256": model[0].weights.sha256})
-            return segmentation.segment_video(
-                paths.frames,
-                video_id,
-                paths.segment_maps / video_id,
-                settings(sc),
-                truth_root,
-                sc.ground_truth_dir,
-                model[0] if model else None,
-                fp,
-                batch_size=sc.batch_size,
-                track_iou=sc.track_iou,
-                track_max_gap=sc.track_max_gap,
-            )
-
-        loop = for_each_video(video_ids, paths.segment_maps, fingerprint_of, work)
-        if sc.backend == "ground_truth":
-            tracker.set_tags({"v2v.segment.backend": "ground_truth", "v2v.segment.weights": "none (dataset truth)"})
+        work = functools.partial(segment_task, sc, paths.frames, paths.segment_maps, truth_root)
+        loop = for_each_video(
+            video_ids,
+            paths.segment_maps,
+            fingerprint_of,
+            work,
+            desc="segment",
+            map_options=cfg.orchestrate.map_options(),
+        )
+        tracker.set_tags(weights_tags("segment", sc.backend, loop.done))
         extra = {
             "instances": float(sum(m.get("instances", 0) for m in loop.done)),
             "detections": float(sum(m.get("detections", 0) for m in loop.done)),
