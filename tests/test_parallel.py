@@ -1,5 +1,6 @@
 """Per-video work on either executor: the same results in input order, retries, one model per process."""
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -8,7 +9,7 @@ import cloudpickle
 import pytest
 import torch
 
-from v2v.parallel import fixed_threads, map_videos, scoped_cache, worker_cache
+from v2v.parallel import ParallelError, fixed_threads, gpu_need, map_videos, scoped_cache, worker_cache
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Dask workers cannot import tests/
 
@@ -87,3 +88,32 @@ def test_the_serial_executor_drops_the_models_its_tasks_loaded() -> None:
         assert worker_cache("outer", lambda: "rebuilt") == "driver's"  # an outer scope's entry survives
     with scoped_cache():
         assert worker_cache("outer", lambda: "rebuilt") == "rebuilt"  # the outer scope dropped its entry
+
+
+def visible_device(_: int) -> str | None:
+    return os.environ.get("CUDA_VISIBLE_DEVICES")
+
+
+def test_gpu_tasks_run_on_workers_pinned_one_per_device() -> None:
+    """``orchestrate.gpus: 2`` on a CPU machine: the two workers advertise GPU=1 and see one device each (the
+    pinning is all a CPU can check; the stages' CUDA path is for a GPU machine)."""
+    seen = map_videos(visible_device, list(range(4)), executor="dask", workers=1, gpus=2, gpu="require", progress=False)
+    assert set(seen) <= {"0", "1"} and None not in seen
+
+
+def test_gpu_tasks_fail_fast_on_a_cluster_without_gpu_workers() -> None:
+    started = time.perf_counter()
+    with pytest.raises(
+        ParallelError, match=r"no worker of the local Dask cluster .* advertises one; start one worker per device"
+    ):
+        map_videos(visible_device, [0], executor="dask", workers=1, gpus=0, gpu="require", progress=False)
+    assert time.perf_counter() - started < 60  # an error, not a wait for a worker that never comes
+    # device auto: the CPU workers run it
+    assert map_videos(visible_device, [0], executor="dask", workers=1, gpus=0, gpu="auto", progress=False) == [None]
+
+
+def test_which_tasks_need_a_gpu() -> None:
+    assert gpu_need(learned=False, device="cuda") == "no"  # ground truth, OpenCV
+    assert gpu_need(learned=True, device="cpu") == "no"
+    assert gpu_need(learned=True, device="auto") == "auto"
+    assert gpu_need(learned=True, device="cuda") == "require"

@@ -665,6 +665,12 @@ class OrchestrateConfig:
         positive,
     )
     retries: int = param(1, "executor dask: attempts after a task fails with an unexpected error", in_range(0, 100))
+    gpus: int | None = param(
+        None,
+        "executor dask with no address: LocalCluster workers pinned to one GPU each (CUDA_VISIBLE_DEVICES, resource "
+        "GPU=1; learned backends on device cuda or auto run there, one task per device); null: every visible GPU",
+        in_range(0, 1024),
+    )
 
     def scheduler_address(self) -> str | None:
         """The Dask scheduler to use: ``$V2V_DASK_ADDRESS``, else ``dask_address`` (None: start a LocalCluster)."""
@@ -678,6 +684,7 @@ class OrchestrateConfig:
             "workers": self.dask_workers,
             "threads_per_task": self.threads_per_task,
             "retries": self.retries,
+            "gpus": self.gpus,
         }
 
 

@@ -29,6 +29,12 @@ from tqdm import tqdm
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 Executor = Literal["serial", "dask"]
+GpuNeed = Literal["no", "auto", "require"]
+
+
+class ParallelError(RuntimeError):
+    """The executor cannot run the work as asked (e.g. GPU tasks on a cluster without GPU workers)."""
+
 
 _CACHE: dict[str, Any] = {}  # this process's (or this worker's) loaded models, by key
 _CACHE_LOCK = threading.Lock()
@@ -93,6 +99,8 @@ def map_videos(
     workers: int = 2,  # dask without address: LocalCluster worker processes
     threads_per_task: int | None = None,  # torch/OpenCV threads inside each task (None: the process default)
     retries: int = 0,  # dask: attempts after a failure
+    gpus: int | None = None,  # dask without address: LocalCluster workers pinned to one GPU each (None: all GPUs)
+    gpu: GpuNeed = "no",  # dask: the task runs on a worker advertising a GPU ("require"; "auto": when there is one)
     desc: str = "videos",
     progress: bool = True,
 ) -> list[Result]:
@@ -113,7 +121,7 @@ def map_videos(
                     bar.update()
             return out
         if executor == "dask":
-            return _map_dask(function, items, labels, address, workers, threads_per_task, retries, bar)
+            return _map_dask(function, items, labels, address, workers, threads_per_task, retries, gpus, gpu, bar)
         raise ValueError(f"orchestrate.executor: unknown executor {executor!r}; use serial or dask")
     finally:
         bar.close()
@@ -127,26 +135,22 @@ def _map_dask(
     workers: int,
     threads: int | None,
     retries: int,
+    gpus: int | None,
+    gpu: GpuNeed,
     bar: Any,
 ) -> list[Result]:
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, as_completed
 
     with contextlib.ExitStack() as stack:
         if address:
             client = stack.enter_context(Client(address))
         else:
-            cluster = stack.enter_context(
-                LocalCluster(
-                    n_workers=workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    host="127.0.0.1",  # never listens beyond this machine
-                    dashboard_address=None,
-                )
-            )
-            client = stack.enter_context(Client(cluster))
+            client = stack.enter_context(Client(stack.enter_context(local_cluster(workers, gpus))))
+        resources = _gpu_resources(client, gpu, address)
         futures = [
-            client.submit(_call, function, item, threads, pure=False, retries=retries, key=f"{label}-{index}")
+            client.submit(
+                _call, function, item, threads, pure=False, retries=retries, key=f"{label}-{index}", resources=resources
+            )
             for index, (item, label) in enumerate(zip(items, labels, strict=True))
         ]
         position = {future.key: index for index, future in enumerate(futures)}
@@ -157,3 +161,57 @@ def _map_dask(
             bar.set_postfix_str(labels[index], refresh=False)
             bar.update()
         return results
+
+
+def gpu_need(learned: bool, device: str) -> GpuNeed:
+    """Where a stage's tasks run on a cluster: a learned backend on ``device: cuda`` needs a GPU worker, on ``auto``
+    takes one when the cluster has any; ground truth, OpenCV and ``device: cpu`` run anywhere."""
+    if not learned or device == "cpu":
+        return "no"
+    return "require" if device == "cuda" else "auto"
+
+
+def visible_gpus() -> int:
+    """CUDA devices this process sees (0 without torch's CUDA)."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def local_cluster(workers: int, gpus: int | None = None) -> Any:
+    """A Dask cluster on this machine, listening on 127.0.0.1 only: ``max(workers, gpus)`` single-threaded worker
+    processes, the first ``gpus`` (None: every visible device) each pinned to its own device
+    (``CUDA_VISIBLE_DEVICES``) and advertising the resource ``GPU=1``, so GPU tasks run one per device."""
+    from distributed import Nanny, Scheduler, SpecCluster
+
+    gpus = visible_gpus() if gpus is None else gpus
+    specs = {}
+    for index in range(max(workers, gpus)):
+        options: dict[str, Any] = {"nthreads": 1, "host": "127.0.0.1"}
+        if index < gpus:
+            options |= {"resources": {"GPU": 1}, "env": {"CUDA_VISIBLE_DEVICES": str(index)}}
+        specs[f"{'gpu' if index < gpus else 'cpu'}-{index}"] = {"cls": Nanny, "options": options}
+    scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard_address": None}}
+    return SpecCluster(workers=specs, scheduler=scheduler, name="v2v")
+
+
+def _gpu_resources(client: Any, gpu: GpuNeed, address: str | None) -> dict[str, int] | None:
+    """``{"GPU": 1}`` when the tasks should run on GPU workers; fails fast (instead of waiting forever for a worker
+    that will never come) when they need one and no worker of the cluster advertises it."""
+    if gpu == "no":
+        return None
+    advertised = any(w.get("resources", {}).get("GPU") for w in client.scheduler_info()["workers"].values())
+    if advertised:
+        return {"GPU": 1}
+    if gpu == "require":
+        where = (
+            f"the Dask cluster at {address}"
+            if address
+            else "the local Dask cluster (orchestrate.gpus 0, or no GPU here)"
+        )
+        raise ParallelError(
+            f"the stage asks for a GPU (device: cuda) but no worker of {where} advertises one; start one worker per "
+            "device with `CUDA_VISIBLE_DEVICES=<i> dask worker <scheduler> --nthreads 1 --resources GPU=1`, or set "
+            "the stage's device to auto or cpu"
+        )
+    return None  # auto: the workers have no GPU, the backend runs on their CPUs

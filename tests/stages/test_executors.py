@@ -98,6 +98,7 @@ def test_the_executor_keys_are_runtime_keys(tmp_path: Path, monkeypatch: pytest.
         "workers": 2,
         "threads_per_task": 2,
         "retries": 1,
+        "gpus": None,
     }
     monkeypatch.setenv(DASK_ADDRESS_ENV, "tcp://127.0.0.1:9999")  # one shared params file, another cluster
     assert oc.map_options()["address"] == "tcp://127.0.0.1:9999"

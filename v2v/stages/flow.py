@@ -34,7 +34,7 @@ from v2v.flow.viz import colour_wheel
 from v2v.io.atomic import atomic_dir, remove_stale_temporaries, write_json
 from v2v.io.frames import frame_paths, read_index, read_meta
 from v2v.ops.device import resolve_device
-from v2v.parallel import map_videos, scoped_cache, worker_cache
+from v2v.parallel import gpu_need, map_videos, worker_cache
 from v2v.paths import ProjectPaths, project_relative
 from v2v.stages.common import StageError, stage_main, write_metrics
 from v2v.tracking import stage_run
@@ -147,19 +147,9 @@ def confidence_settings(cfg: FlowConfig) -> ConfidenceSettings:
 def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
     """Compute the flow of every extracted video; returns the metrics written to ``metrics/flow.json``."""
     fc = cfg.flow
-    with stage_run("flow", cfg, paths, ("flow",)) as tracker, scoped_cache():  # serial tasks reuse the estimators
+    with stage_run("flow", cfg, paths, ("flow",)) as tracker:
         started = time.perf_counter()
         videos = read_index(paths.frames_index)
-        estimators = estimators_for(fc)
-        estimator = estimators[0]
-        tracker.set_tags({"v2v.flow.backend": estimator.name, "v2v.flow.weights": estimator.weights})
-        log.info(
-            "flow: backend %s %s, weights: %s, %d worker(s)",
-            estimator.name,
-            estimator.settings,
-            estimator.weights,
-            len(estimators),
-        )
         paths.flow.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(paths.flow)
 
@@ -174,7 +164,18 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
             names=video_ids,
             desc="flow",
             **cfg.orchestrate.map_options(),
+            gpu=gpu_need(fc.backend == "raft", fc.device),
         )
+        if outcomes:  # the backend the tasks used (they built it: here, or on the workers)
+            first = outcomes[0][0]
+            tracker.set_tags({"v2v.flow.backend": first["backend"], "v2v.flow.weights": first["weights"]})
+            log.info(
+                "flow: backend %s %s, weights: %s, %d worker thread(s) per task",
+                first["backend"],
+                first["settings"],
+                first["weights"],
+                first["workers"],
+            )
         for video_id, (meta, result) in zip(video_ids, outcomes, strict=True):
             pairs += result.num_pairs
             estimate_seconds += result.estimate_seconds
@@ -203,7 +204,7 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
             "backend_pairs_per_second_per_worker": round(pairs / estimate_seconds, 2)
             if pairs and estimate_seconds > 0
             else 0.0,
-            "workers": len(estimators),
+            "workers": outcomes[0][0]["workers"] if outcomes else 0,
             "clips_with_truth": len(measured),
             "per_video": per_video,
         }

@@ -40,7 +40,7 @@ from v2v.maps.frames import (
 )
 from v2v.maps.pose import Detectron2Pose, Person, TorchvisionPose
 from v2v.ops.device import resolve_device
-from v2v.parallel import worker_cache
+from v2v.parallel import gpu_need, worker_cache
 from v2v.paths import ProjectPaths
 from v2v.stages.common import StageError, stage_main
 from v2v.stages.maps_common import finish, skip_unneeded, weights_tags
@@ -183,7 +183,12 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
 
         work = functools.partial(pose_task, pc, paths.frames, paths.pose_maps, truth_root)
         loop = for_each_video(
-            video_ids, paths.pose_maps, fingerprint_of, work, desc="pose", map_options=cfg.orchestrate.map_options()
+            video_ids,
+            paths.pose_maps,
+            fingerprint_of,
+            work,
+            desc="pose",
+            map_options={**cfg.orchestrate.map_options(), "gpu": gpu_need(pc.backend != "ground_truth", pc.device)},
         )
         tracker.set_tags(weights_tags("pose", pc.backend, loop.done))
         extra = {"people_frames": float(sum(m.get("people_frames", 0) for m in loop.done))}

@@ -32,7 +32,7 @@ from v2v.maps.frames import (
 )
 from v2v.maps.segmentation import Detectron2Segmenter, TorchvisionSegmenter
 from v2v.ops.device import resolve_device
-from v2v.parallel import worker_cache
+from v2v.parallel import gpu_need, worker_cache
 from v2v.paths import ProjectPaths
 from v2v.stages.common import StageError, stage_main
 from v2v.stages.maps_common import finish, skip_unneeded, weights_tags
@@ -131,7 +131,7 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
             fingerprint_of,
             work,
             desc="segment",
-            map_options=cfg.orchestrate.map_options(),
+            map_options={**cfg.orchestrate.map_options(), "gpu": gpu_need(sc.backend != "ground_truth", sc.device)},
         )
         tracker.set_tags(weights_tags("segment", sc.backend, loop.done))
         extra = {
