@@ -366,7 +366,23 @@ class TrainConfig:
         "cost; on CUDA ops without a deterministic version, e.g. reflection padding's backward, only warn)",
     )
     seed: int = param(0, "seed of weights, clip choice and augmentation")
-    batch_size: int = param(1, "clips per optimiser step (per process under torchrun)", in_range(1, 1024))
+    batch_size: int = param(
+        1,
+        "clips per optimiser step, in all (under torchrun each process takes batch_size / processes)",
+        in_range(1, 1024),
+    )
+    nproc_per_node: int = param(
+        1,
+        "training processes per machine; above 1 (or nnodes above 1) the training stages relaunch themselves under "
+        "torch.distributed.run (DDP: one per GPU, or gloo processes on CPU)",
+        in_range(1, 1024),
+    )
+    nnodes: int = param(
+        1, "machines training together (each runs the stage; the others with --join)", in_range(1, 4096)
+    )
+    rdzv_endpoint: str | None = param(
+        None, "host:port where the training nodes meet (c10d rendezvous; needed when nnodes > 1)", non_empty
+    )
     workers: int = param(0, "DataLoader worker processes", in_range(0, 64))
     crop: tuple[int, ...] | None = param(None, "random crop [height, width] at the finest scale (null: full frames)")
     flip: bool = param(True, "random horizontal flips (clip-consistent)")
@@ -461,6 +477,9 @@ TRAIN_RUNTIME_KEYS = (
     "keep_checkpoints",
     "keep_checkpoints_when_done",
     "resume",
+    "nproc_per_node",
+    "nnodes",
+    "rdzv_endpoint",
 )
 
 
@@ -853,6 +872,14 @@ def _cross_checks(cfg: Config) -> list[str]:
             )
     if len(set(cfg.generate.seeds)) != len(cfg.generate.seeds):
         problems.append(f"generate.seeds: expected distinct seeds, got {list(cfg.generate.seeds)}")
+    tc = cfg.train
+    if tc.nnodes > 1 and not tc.rdzv_endpoint:
+        problems.append(f"train.rdzv_endpoint: expected host:port where the {tc.nnodes} nodes meet (train.nnodes > 1)")
+    if tc.batch_size % (tc.nproc_per_node * tc.nnodes):
+        problems.append(
+            f"train.batch_size: the global batch ({tc.batch_size}) must split evenly over train.nproc_per_node x "
+            f"train.nnodes = {tc.nproc_per_node * tc.nnodes} processes"
+        )
     if cfg.train.crop is not None and (len(cfg.train.crop) != 2 or min(cfg.train.crop) <= 0):
         problems.append(f"train.crop: expected [height, width] of positive numbers, got {list(cfg.train.crop)}")
     for i, name in enumerate(cfg.evaluate.video_backbones):

@@ -1,4 +1,4 @@
-"""DDP: 2 CPU processes (gloo) under torchrun match one process with the same global batch."""
+"""DDP: 2 CPU processes (gloo) under torchrun match one process with the same global batch (train.batch_size)."""
 
 import json
 import os
@@ -39,8 +39,7 @@ def test_two_processes_match_one(
     )
     train_scale(cfg, 0, clip_dataset(street_project, cfg), tmp_path / "one", tmp_path / "one" / "work", progress=False)
 
-    per_process = to_dict(cfg)
-    per_process["train"]["batch_size"] = 1
+    per_process = to_dict(cfg)  # train.batch_size is the global batch: each of the 2 processes takes 1 clip
     script = tmp_path / "ddp_train.py"
     script.write_text(SCRIPT)
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533"]

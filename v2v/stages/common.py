@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import subprocess
 import sys
 import time
 import traceback
@@ -21,6 +22,8 @@ from v2v.io.video import VideoError
 from v2v.ops.device import DeviceError
 from v2v.paths import ProjectPaths
 from v2v.tracking import TrackingError
+
+log = logging.getLogger(__name__)
 
 
 class StageError(RuntimeError):
@@ -124,17 +127,43 @@ def configure_logging() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def stage_main(name: str, run: Callable[[Config, ProjectPaths], Any], argv: Sequence[str] | None = None) -> None:
-    """``python -m v2v.stages.<name> [--params params.yaml] [--root .]``: run one stage, exit 1 on bad input."""
+def stage_main(
+    name: str,
+    run: Callable[[Config, ProjectPaths], Any],
+    argv: Sequence[str] | None = None,
+    distributed: bool = False,  # a training stage: relaunches itself under torch.distributed.run when asked
+) -> None:
+    """``python -m v2v.stages.<name> [--params params.yaml] [--root .]``: run one stage, exit 1 on bad input.
+
+    A training stage with ``train.nproc_per_node`` or ``train.nnodes`` above 1 relaunches itself through
+    ``torch.distributed.run`` (so ``dvc repro`` trains with DDP and DVC records the outputs); on the other
+    machines of a multi-node run the same command with ``--join`` adds their processes."""
     parser = argparse.ArgumentParser(prog=f"python -m v2v.stages.{name}", description=f"Run the {name} stage.")
     parser.add_argument("--root", default=".", help="project folder (holds params.yaml and dvc.yaml)")
     parser.add_argument("--params", default=None, help="params file (default: ROOT/params.yaml)")
+    if distributed:
+        parser.add_argument("--join", action="store_true", help="another node of train.nnodes: add its processes")
     args = parser.parse_args(argv)
     configure_logging()
     paths = ProjectPaths.at(args.root)
     try:
         cfg = load_config(args.params or paths.params)
-        with stage_lock(paths, name):
+        locked = True
+        if distributed:
+            from v2v.training.distributed import LOCK_HELD_ENV, launch_command, takes_stage_lock
+
+            stage_args = ["--root", str(args.root), *(["--params", args.params] if args.params else [])]
+            if (command := launch_command(cfg.train, name, stage_args)) is not None:
+                log.info("%s: %s", name, " ".join(command))
+                with contextlib.nullcontext() if args.join else stage_lock(paths, name):
+                    code = subprocess.run(command, env={**os.environ, LOCK_HELD_ENV: name}).returncode
+                if code:
+                    raise StageError(
+                        f"training under torch.distributed.run failed (exit {code}); see the ranks' errors above"
+                    )
+                return
+            locked = takes_stage_lock(name)
+        with stage_lock(paths, name) if locked else contextlib.nullcontext():
             run(cfg, paths)
     except USER_ERRORS as exc:
         report_error(f"{name} stage", exc)

@@ -17,7 +17,7 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
 
 
 def main() -> None:
-    stage_main("train_scale0", run)
+    stage_main("train_scale0", run, distributed=True)
 
 
 if __name__ == "__main__":

@@ -9,12 +9,16 @@ writes files (:func:`is_main`).
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 
+from v2v.config import TrainConfig
 from v2v.ops.device import resolve_device
+
+LOCK_HELD_ENV = "V2V_STAGE_LOCK_HELD"  # set by a stage that relaunched itself: its ranks do not take its lock
 
 
 @dataclass(frozen=True)
@@ -71,3 +75,24 @@ def average_gradients(params: list[torch.nn.Parameter]) -> None:
     for g in grads:
         g.copy_(flat[offset : offset + g.numel()].view_as(g))
         offset += g.numel()
+
+
+def launch_command(tc: TrainConfig, stage: str, stage_args: list[str]) -> list[str] | None:
+    """The ``torch.distributed.run`` command that runs ``python -m v2v.stages.<stage> <stage_args>`` as
+    ``train.nproc_per_node`` processes on each of ``train.nnodes`` machines; None when one process trains or this
+    process is already a rank of a launcher (``torchrun`` by hand, or the relaunched stage itself)."""
+    if tc.nproc_per_node * tc.nnodes == 1 or "LOCAL_RANK" in os.environ:
+        return None
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(tc.nproc_per_node)]
+    if tc.nnodes == 1:
+        command.append("--standalone")  # a free local port, no rendezvous server to name
+    else:
+        command += ["--nnodes", str(tc.nnodes), "--rdzv_backend", "c10d", "--rdzv_endpoint", str(tc.rdzv_endpoint)]
+        command += ["--rdzv_id", f"v2v-{stage}"]
+    return [*command, "-m", f"v2v.stages.{stage}", *stage_args]
+
+
+def takes_stage_lock(stage: str) -> bool:
+    """Whether this process holds the stage's lock: a plain run does; under a launcher only global rank 0, and no
+    rank of a stage that relaunched itself (its launching process holds the lock)."""
+    return os.environ.get(LOCK_HELD_ENV) != stage and int(os.environ.get("RANK", "0")) == 0

@@ -33,7 +33,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -109,6 +109,38 @@ def downscale(batch: Mapping[str, torch.Tensor], factor: int) -> dict[str, torch
     return out
 
 
+def per_process_batch(batch_size: int, world_size: int) -> int:
+    """``train.batch_size`` is the global batch (what torchrun users expect): each process takes its share."""
+    if batch_size % world_size:
+        raise ValueError(
+            f"train.batch_size {batch_size} (the global batch) does not split over {world_size} processes; set it to "
+            f"a multiple of {world_size}"
+        )
+    return batch_size // world_size
+
+
+def sync_batch_norm(modules: Iterable[torch.nn.Module], device: torch.device) -> bool:
+    """Under DDP, batch norm layers pool their statistics over every process (SyncBatchNorm), as one process
+    would over the global batch; in place. Only on CUDA: PyTorch's SyncBatchNorm refuses CPU tensors (measured
+    with gloo, torch 2.15), so CPU processes keep per-process statistics and a warning says so. Returns
+    whether the layers were converted."""
+    modules = list(modules)
+    has_batch_norm = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for net in modules for m in net.modules())
+    if not has_batch_norm:
+        return False
+    if device.type != "cuda":
+        log.warning(
+            "batch norm under DDP on %s: each process normalises with its own statistics (SyncBatchNorm needs CUDA); "
+            "model.norm: instance avoids the difference",
+            device,
+        )
+        return False
+    for net in modules:
+        for name, child in list(net.named_children()):
+            setattr(net, name, torch.nn.SyncBatchNorm.convert_sync_batchnorm(child))
+    return True
+
+
 def run_config(cfg: Config, scale: int, world_size: int, per_frame: bool = False) -> dict[str, Any]:
     """Everything a resumed run must share with the run that wrote its checkpoints."""
     config = {
@@ -154,9 +186,13 @@ class Networks:
     def distribute(self) -> None:
         """Under torchrun: wrap what has one forward per backward (G, E) in DDP. The discriminators judge
         real and fake in separate calls (separate batch statistics): their gradients are averaged by hand."""
+        sync_batch_norm(self.modules().values(), self.generator_device())
         self._generator = DistributedDataParallel(self.generator, find_unused_parameters=True)
         if self.encoder is not None:  # unused parameters: E is frozen with the coarse scales
             self._encoder = DistributedDataParallel(self.encoder, find_unused_parameters=True)
+
+    def generator_device(self) -> torch.device:
+        return next(self.generator.parameters()).device
 
     def encode(self, image: torch.Tensor, instance: torch.Tensor) -> torch.Tensor | None:
         """E's per-instance features of the real frames (None without E)."""
@@ -473,6 +509,7 @@ def train_scale(
         state = (config, nets, opts.named(), scaler, position, history, last_terms, tc.keep_checkpoints)
         _save(step_path(work_dir, position[0]), *state)
 
+    clips_per_process = per_process_batch(tc.batch_size, dist.world_size)
     started = time.perf_counter()
     for epoch in range(start_epoch, sc.epochs):
         dataset.clip_length = schedule.frames_at(epoch)
@@ -485,7 +522,7 @@ def train_scale(
             p.requires_grad_(not frozen)
         loader = DataLoader(
             dataset,
-            batch_size=tc.batch_size,
+            batch_size=clips_per_process,
             shuffle=sampler is None,
             sampler=sampler,
             num_workers=tc.workers,
