@@ -29,6 +29,7 @@ from v2v.config import load_config
 from v2v.paths import ProjectPaths
 from v2v.preprocess.extract import VideoSource
 from v2v.stages import extract
+from v2v.stages.common import stage_lock
 
 FANOUT_STAGES = ("extract",)  # stages whose per-video work can fan out
 
@@ -83,7 +84,8 @@ def map_prefect(function: Any, sources: list[VideoSource], **constants: Any) -> 
 def extract_fanout(root: str) -> dict[str, Any]:
     """The extract stage with its per-video work mapped on the flow's task runner (give it a DaskTaskRunner)."""
     paths = ProjectPaths.at(root)
-    return extract.run(load_config(paths.params), paths, map_videos=map_prefect)
+    with stage_lock(paths, "extract"):  # as `python -m v2v.stages.extract` holds it
+        return extract.run(load_config(paths.params), paths, map_videos=map_prefect)
 
 
 def run_fanout(root: str, stage: str, driver: str, address: str | None, workers: int) -> str:

@@ -668,7 +668,7 @@ class OrchestrateConfig:
     )
     executor: Literal["serial", "dask"] = param(
         "serial",
-        "per-video work of the segment, edges, pose, face and flow stages: 'serial' (one video after another in the "
+        "per-video work of the extract, segment, edges, pose, face and flow stages: 'serial' (one video after another in the "
         "stage's process) or 'dask' (each video a task on a Dask cluster: dask_address, else a LocalCluster)",
     )
     dask_address: str | None = param(

@@ -1,4 +1,4 @@
-"""The per-video stages on either executor (``orchestrate.executor``): the same bytes in the same folders, a bad
+"""extract and the map stages on either executor (``orchestrate.executor``): the same bytes in the same folders, a bad
 video reported by name while the others are written, and nothing rerun by DVC for a change of executor."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from support import small_config
 from v2v.config import DASK_ADDRESS_ENV, Config, load_config
 from v2v.dvcfile import load_stages
 from v2v.paths import ProjectPaths
-from v2v.stages import edges, flow, pose, segment
+from v2v.stages import edges, extract, flow, pose, segment
 from v2v.stages.common import StageError
 
 SAMPLE = {"width": 64, "height": 32, "num_frames": 6, "train_clips_per_scene": 1, "test_clips_per_scene": 0}
@@ -63,6 +63,9 @@ def test_every_per_video_stage_writes_the_same_bytes_on_dask_as_serially(
     base_project: Path, tmp_path: Path, cluster: str
 ) -> None:
     serial, dask = (ProjectPaths.at(shutil.copytree(base_project, tmp_path / name)) for name in ("serial", "dask"))
+    shutil.rmtree(dask.frames)
+    extract.run(on("dask", cluster), dask)  # the frames too
+    assert digests(dask.frames) == digests(serial.frames)
     run_map_stages(serial, "serial")
     run_map_stages(dask, "dask", cluster)
     for folder in ("data/maps/segment", "data/maps/edges", "data/maps/pose", "data/flow"):

@@ -9,6 +9,7 @@ the input folder are removed. A video that cannot be read is reported by name; w
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import time
@@ -18,8 +19,8 @@ from typing import Any
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
+from v2v import parallel
 from v2v.config import Config
 from v2v.errors import describe_error
 from v2v.io.atomic import remove_stale_temporaries, write_json
@@ -54,15 +55,19 @@ def frame_spec(cfg: Config) -> FrameSpec:
 
 
 # How the per-video work is spread: ``map_videos(extract_one, sources, **constants)`` returns one result per
-# source, in order. The default runs them one after the other here; pipelines/fanout.py maps them as Prefect
-# tasks on a Dask cluster.
+# source, in order. The default is the stage executor of ``orchestrate`` (serial, or a Dask cluster: see
+# :mod:`v2v.parallel`); pipelines/fanout.py maps them as Prefect tasks on a Dask cluster instead.
 MapVideos = Callable[..., list[dict[str, Any]]]
 
 
-def map_sequential(
-    function: Callable[..., dict[str, Any]], sources: list[VideoSource], **constants: Any
-) -> list[dict[str, Any]]:
-    return [function(src, **constants) for src in tqdm(sources, desc="extract", unit="video")]
+def map_with(options: dict[str, Any]) -> MapVideos:
+    """``map_videos`` on the executor ``options`` (``orchestrate.map_options()``) name."""
+
+    def spread(function: Callable[..., dict[str, Any]], sources: list[VideoSource], **constants: Any) -> Any:
+        work = functools.partial(function, **constants)
+        return parallel.map_videos(work, sources, names=[s.video_id for s in sources], desc="extract", **options)
+
+    return spread
 
 
 def extract_one(
@@ -105,7 +110,7 @@ def _failures(failed: list[dict[str, str]], total: int, frames: Path, done: list
 def run(cfg: Config, paths: ProjectPaths, map_videos: MapVideos | None = None) -> dict[str, Any]:
     """Extract every input video; returns the metrics written to ``metrics/extract.json``.
 
-    ``map_videos`` spreads the per-video work (default: :func:`map_sequential`, in this process).
+    ``map_videos`` spreads the per-video work (default: ``orchestrate.executor``, see :func:`map_with`).
     """
     ex = cfg.extract
     spec = frame_spec(cfg)
@@ -119,7 +124,7 @@ def run(cfg: Config, paths: ProjectPaths, map_videos: MapVideos | None = None) -
         paths.frames.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(paths.frames)
 
-        results = (map_videos or map_sequential)(
+        results = (map_videos or map_with(cfg.orchestrate.map_options()))(
             extract_one,
             sources,
             frames_dir=paths.frames,
