@@ -24,7 +24,7 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from learning import RESERVE, commit_of, plan, probe, run_stage
+from learning import RESERVE, commit_of, merged, plan, probe, run_stage, settings
 
 from v2v.config import load_config, params_file
 from v2v.io.frames import frame_name, frame_paths
@@ -61,6 +61,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget (0: the profile's schedule)")
     parser.add_argument("--work", type=Path, default=REPO / "bench-out" / "face", help="work folder (replaced)")
     parser.add_argument("--profile", type=Path, default=REPO / "profiles" / "face-carphone.yaml")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="change a param")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "face.json")
     parser.add_argument("--strip", type=Path, default=REPO / "benchmarks" / "results" / "face.png")
     args = parser.parse_args()
@@ -71,6 +72,11 @@ def main() -> None:
     params = args.work / "params.yaml"
     cfg = load_config(args.profile)
     params.write_text(params_file(cfg, f"made from {args.profile.name} by face_demo.py"))
+    if args.set:
+        params.write_text(
+            yaml.safe_dump(merged(yaml.safe_load(params.read_text()), settings(args.set)), sort_keys=False)
+        )
+        cfg = load_config(params)
     names = list(STAGES)
     training = names.index("train_scale0")
     seconds = {name: round(run_stage(name, args.work, params, REPO), 1) for name in names[:training]}
@@ -99,7 +105,9 @@ def main() -> None:
         "commit": commit_of(REPO),
         "date": time.strftime("%Y-%m-%d"),
         "profile": str(args.profile.relative_to(REPO)),
-        "command": "python benchmarks/face_demo.py" + (f" --minutes {args.minutes:g}" if args.minutes != 60 else ""),
+        "command": "python benchmarks/face_demo.py"
+        + (f" --minutes {args.minutes:g}" if args.minutes != 60 else "")
+        + "".join(f" --set {pair}" for pair in args.set),
         "minutes": round((time.perf_counter() - started) / 60, 1),
         "budget_minutes": args.minutes or None,
         "schedule": schedule or None,

@@ -83,6 +83,18 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def settings(pairs: list[str]) -> dict[str, Any]:
+    """``--set section.key=value`` (YAML values) as a params layer: an A/B of one setting on equal schedules."""
+    layer: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        section, dot, name = key.partition(".")
+        if not (sep and dot and section and name):
+            sys.exit(f"--set {pair!r}: expected section.key=value")
+        layer.setdefault(section, {})[name] = yaml.safe_load(value)
+    return layer
+
+
 def merged(base: dict[str, Any], *layers: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for layer in layers:
@@ -246,6 +258,7 @@ def main() -> None:
     parser.add_argument(
         "--sample-seed", type=int, default=0, help="seed of the street sample (another seed: other clips, held out)"
     )
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="change a param")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "learning.json")
     parser.add_argument("--strip", type=Path, default=REPO / "benchmarks" / "results" / "learning.png")
     args = parser.parse_args()
@@ -256,7 +269,7 @@ def main() -> None:
     if root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True)
-    own = merged(yaml.safe_load((REPO / "params.yaml").read_text()), overrides(args))
+    own = merged(yaml.safe_load((REPO / "params.yaml").read_text()), overrides(args), settings(args.set))
     if code != REPO:  # the other code's generation ran without this option: its baseline as it would have
         own["generate"]["batch_norm"] = "running"
     (root / "params.yaml").write_text(yaml.safe_dump(own, sort_keys=False))
@@ -271,7 +284,9 @@ def main() -> None:
         per_step = probe(root, own, args.train_clips)
         left = budget - (time.perf_counter() - started) - max(180.0, RESERVE * budget)
         schedule = plan(left, per_step, args.train_clips, context=2, chunk=own["train"]["chunk_frames"])
-    code_params = merged(yaml.safe_load((code / "params.yaml").read_text()), overrides(args), schedule)
+    code_params = merged(
+        yaml.safe_load((code / "params.yaml").read_text()), overrides(args), settings(args.set), schedule
+    )
     (root / "params.code.yaml").write_text(yaml.safe_dump(code_params, sort_keys=False))
     for name in CODE_STAGES:
         run_stage(name, root, root / "params.code.yaml", code)
@@ -311,7 +326,7 @@ def main() -> None:
         "generated_frames_per_step": code_params["train"].get("chunk_frames", 0) or "whole clip",
         "first_frames": ",".join(sorted(first_frames)),
         "schedule": schedule,
-        "params": merged(overrides(args), schedule),
+        "params": merged(overrides(args), settings(args.set), schedule),
     }
     rows = [
         ("seg mIoU (higher is better)", "miou"),
