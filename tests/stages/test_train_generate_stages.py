@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pytest
 import torch
 from mlflow import MlflowClient
@@ -19,6 +20,7 @@ from v2v.data.clips import ClipDataset
 from v2v.dvcfile import dvc_md5
 from v2v.generation.synthesis import generate_stream, load_model, video_frames, video_inputs
 from v2v.io.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from v2v.io.decode import read_video
 from v2v.models.encoder import FeatureBank
 from v2v.paths import ProjectPaths
 from v2v.stages import flow, generate, segment
@@ -111,6 +113,29 @@ def test_generate_writes_the_multimodal_videos_and_which_weights(trained: Projec
     assert run.data.tags["v2v.generator_weights"] == "ema" and run.data.tags["v2v.first_frames"] == "single_g"
     logged = {a.path for a in client.list_artifacts(run.info.run_id, "videos/street_001")}
     assert {"videos/street_001/multimodal_seed0.mp4", "videos/street_001/multimodal_seed1.mp4"} <= logged
+
+
+def test_generation_on_a_dask_cluster_writes_the_same_bytes(trained: ProjectPaths, tmp_path: Path) -> None:
+    """``orchestrate.executor: dask`` (a LocalCluster of two workers): every result file as the serial run's, one
+    torch thread per task on both executors (``threads_per_task``: float sums depend on the thread count)."""
+    runs = {}
+    for executor in ("serial", "dask"):
+        paths = ProjectPaths.at(tmp_path / executor)
+        shutil.copytree(trained.root, paths.root, ignore=shutil.ignore_patterns("results", "checkpoints", "mlruns"))
+        orchestrate = {"executor": executor, "dask_workers": 2, "threads_per_task": 1}
+        generate.run(config(orchestrate=orchestrate, tracking={"enabled": False}), paths)
+        runs[executor] = {
+            str(f.relative_to(paths.results)): f.read_bytes() for f in sorted(paths.results.rglob("*")) if f.is_file()
+        }
+    assert len(runs["serial"]) > 10 and "street_001/fake.mp4" in runs["serial"]
+    assert runs["dask"].keys() == runs["serial"].keys()
+    # the frames and the metadata to the byte; the H.264 files to their decoded pictures (libx264 has given two
+    # encodings of the same frames in two processes here, run to run, whatever the executor)
+    differ = [name for name in runs["serial"] if runs["dask"][name] != runs["serial"][name]]
+    assert [name for name in differ if not name.endswith(".mp4")] == []
+    for name in differ:
+        one, two = (read_video(tmp_path / run / "results" / name) for run in runs)
+        assert one.shape == two.shape and np.abs(one.astype(int) - two.astype(int)).mean() < 1.0, name
 
 
 def test_the_seed_alone_decides_the_appearance(trained: ProjectPaths) -> None:

@@ -19,13 +19,13 @@ use seed 0.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
-from v2v.config import Config
+from v2v.config import Config, GenerateConfig
 from v2v.data.clips import ClipDataset, VideoEntry
 from v2v.data.labels import BY_NAME
 from v2v.data.tasks import get_task
@@ -33,6 +33,7 @@ from v2v.generation.results import synthesise_video
 from v2v.generation.synthesis import APPEARANCE_SEED, load_model, resolve_first_frames
 from v2v.io.atomic import atomic_dir, remove_stale_temporaries, write_json
 from v2v.ops.device import amp_dtype, resolve_device
+from v2v.parallel import gpu_need, map_videos, scoped_cache, worker_cache
 from v2v.paths import ProjectPaths, project_relative
 from v2v.stages.common import stage_main, write_metrics
 from v2v.tracking import stage_run
@@ -47,13 +48,79 @@ def label_remaps(rules: tuple[str, ...]) -> dict[int, int]:
     return {BY_NAME[a.strip()].id: BY_NAME[b.strip()].id for a, b in pairs}
 
 
+def loaded(model_file: Path, device_name: str, batch_norm: str) -> Any:
+    """A generator file loaded once per process (the stage's, or a Dask worker's)."""
+    stat = model_file.stat()  # a retrained model at the same path is another model
+    key = f"generate:{model_file}:{stat.st_mtime_ns}:{stat.st_size}:{device_name}:{batch_norm}"
+    return worker_cache(key, lambda: load_model(model_file, resolve_device(device_name, "generate.device"), batch_norm))
+
+
+def datasets(
+    paths: ProjectPaths, gc: GenerateConfig, task: str
+) -> tuple[ClipDataset, ClipDataset | None, dict[int, int]]:
+    """The held-out videos, the same with ``generate.manipulate``'s label remaps (street), and the remaps."""
+    common: dict[str, Any] = {"paths": paths, "split": "test", "task": task, "clip_length": 1}
+    common |= {"prefix": gc.clip_prefix, "with_flow": False}
+    remaps = label_remaps(gc.manipulate) if get_task(task).one_hot_labels else {}
+    return ClipDataset(**common), (ClipDataset(**common, label_map=remaps) if remaps else None), remaps
+
+
+def generate_task(gc: GenerateConfig, paths: ProjectPaths, task: str, first_frames: str, video_id: str) -> Any:
+    """One held-out video into ``results/<video_id>/`` atomically (a task of :func:`v2v.parallel.map_videos`, in
+    this process or on a Dask worker); returns ``(frames, preview row)``."""
+    model_file = paths.model_dir(2) / "model.pt"
+    model = loaded(model_file, gc.device, gc.batch_norm)
+    first_model = (
+        loaded(paths.baseline_dir / "model.pt", gc.device, gc.batch_norm) if first_frames == "single_g" else None
+    )
+    dataset, manipulated, remaps = datasets(paths, gc, task)
+    (video,) = [v for v in dataset.videos if v.video_id == video_id]
+    frames = min(video.num_frames, gc.max_frames or video.num_frames)
+    fps = _video_fps(paths, video)
+    device = next(model.generator.parameters()).device
+    with atomic_dir(paths.results / video.video_id) as tmp:
+        preview = synthesise_video(
+            model,
+            dataset,
+            manipulated,
+            video,
+            frames,
+            fps,
+            task,
+            tmp,
+            gc.codec,
+            gc.continue_from,
+            seeds=gc.seeds,
+            remaps=remaps,
+            amp=gc.amp,
+            first_frames=first_frames,
+            first_model=first_model,
+        )
+        write_json(
+            tmp / "meta.json",
+            {
+                "video_id": video.video_id,
+                "frames": frames,
+                "fps": fps,
+                "model": project_relative(model_file, paths.root),
+                "task": task,
+                "manipulate": list(gc.manipulate) if manipulated else [],
+                "generator_weights": model.weights,
+                "first_frames": first_frames,
+                "precision": str(amp_dtype(device)).removeprefix("torch.") if gc.amp else "float32",
+                "multimodal_seeds": list(gc.seeds),
+                "appearance_seed": APPEARANCE_SEED if model.feature_bank is not None else None,
+            },
+        )
+    return frames, preview
+
+
 def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
     """Generate every selected test video; returns the metrics of ``metrics/generate.json``."""
     gc = cfg.generate
-    with stage_run("generate", cfg, paths, ("generate",)) as tracker:
-        device = resolve_device(gc.device, "generate.device")
+    with stage_run("generate", cfg, paths, ("generate",)) as tracker, scoped_cache():  # serial tasks reuse the model
         model_file = paths.model_dir(2) / "model.pt"
-        model = load_model(model_file, device, cfg.generate.batch_norm)
+        model = loaded(model_file, gc.device, gc.batch_norm)
         if gc.seeds and model.feature_bank is None:
             raise ValueError(
                 f"generate.seeds: {model_file} has no feature encoder (trained with model.feature_channels 0), so it "
@@ -61,7 +128,6 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
             )
         task = model.config["train"]["task"]
         first_frames = resolve_first_frames(gc.first_frames, task)
-        first_model = None
         if first_frames == "single_g":  # the per-frame model makes the frames generation continues from
             baseline_file = paths.baseline_dir / "model.pt"
             if not baseline_file.is_file():
@@ -69,54 +135,21 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
                     f"{baseline_file}: generate.first_frames {gc.first_frames} needs the per-frame model for the first "
                     "frames; run `dvc repro train_baseline` first, or set generate.first_frames: hallucinate"
                 )
-            first_model = load_model(baseline_file, device, cfg.generate.batch_norm)
-        common = dict(paths=paths, split="test", task=task, clip_length=1, prefix=gc.clip_prefix, with_flow=False)
-        dataset = ClipDataset(**common)
-        remaps = label_remaps(gc.manipulate) if get_task(task).one_hot_labels else {}
-        manipulated = ClipDataset(**common, label_map=remaps) if remaps else None
+        dataset, _, _ = datasets(paths, gc, task)
         paths.results.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(paths.results)
-        started, total, previews = time.perf_counter(), 0, []
-        for video in tqdm(dataset.videos, desc="generate", unit="video"):
-            frames = min(video.num_frames, gc.max_frames or video.num_frames)
-            fps = _video_fps(paths, video)
-            with atomic_dir(paths.results / video.video_id) as tmp:
-                previews.append(
-                    synthesise_video(
-                        model,
-                        dataset,
-                        manipulated,
-                        video,
-                        frames,
-                        fps,
-                        task,
-                        tmp,
-                        gc.codec,
-                        gc.continue_from,
-                        seeds=gc.seeds,
-                        remaps=remaps,
-                        amp=gc.amp,
-                        first_frames=first_frames,
-                        first_model=first_model,
-                    )
-                )
-                write_json(
-                    tmp / "meta.json",
-                    {
-                        "video_id": video.video_id,
-                        "frames": frames,
-                        "fps": fps,
-                        "model": project_relative(model_file, paths.root),
-                        "task": task,
-                        "manipulate": list(gc.manipulate) if manipulated else [],
-                        "generator_weights": model.weights,
-                        "first_frames": first_frames,
-                        "precision": str(amp_dtype(device)).removeprefix("torch.") if gc.amp else "float32",
-                        "multimodal_seeds": list(gc.seeds),
-                        "appearance_seed": APPEARANCE_SEED if model.feature_bank is not None else None,
-                    },
-                )
-            total += frames
+        started = time.perf_counter()
+        video_ids = [video.video_id for video in dataset.videos]
+        outcomes = map_videos(
+            functools.partial(generate_task, gc, paths, task, first_frames),
+            video_ids,
+            names=video_ids,
+            desc="generate",
+            **cfg.orchestrate.map_options(),
+            gpu=gpu_need(True, gc.device),
+        )
+        total = sum(frames for frames, _ in outcomes)
+        previews = [preview for _, preview in outcomes]
         seconds = time.perf_counter() - started
         metrics = {
             "videos": len(dataset.videos),
