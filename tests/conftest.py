@@ -33,9 +33,12 @@ E2E_FIXTURES = {
     "prefect_harness": "a Prefect test server and database (tests/pipelines/conftest.py)",
     "prefect_server": "`prefect server start` (tests/pipelines/test_schedule.py)",
     "evaluated": "every stage from sample to evaluate (tests/stages/test_evaluate_stage.py)",
+    "cluster": "a running Dask cluster the map stages run on (tests/stages/test_executors.py)",
 }
 E2E_TESTS = {
     "tests/test_dvc_yaml.py::test_stage_code_deps_cover_every_imported_module": "one fresh interpreter per stage",
+    "tests/stages/test_train_launch.py::test_two_processes_from_params_train_and_write_the_model": "torchrun, 2 ranks",
+    "tests/stages/test_train_generate_stages.py::test_generation_on_a_dask_cluster_writes_the_same_bytes": "a cluster",
 }
 
 
