@@ -25,7 +25,6 @@ from v2v.config import Config, FaceConfig, to_dict
 from v2v.io.atomic import atomic_dir, write_json
 from v2v.io.frames import META_FILE, frame_name
 from v2v.io.maps import write_label, write_mask
-from v2v.io.weights import WeightsError
 from v2v.maps.face import LANDMARKS_FILE
 from v2v.maps.frames import (
     code_fingerprint,
@@ -36,10 +35,10 @@ from v2v.maps.frames import (
     open_video,
     read_frame,
 )
-from v2v.parallel import scoped_cache, worker_cache
+from v2v.parallel import scoped_cache
 from v2v.paths import ProjectPaths
-from v2v.stages.common import StageError, stage_main
-from v2v.stages.maps_common import finish, skip_unneeded
+from v2v.stages.common import stage_main
+from v2v.stages.maps_common import finish, learned_backend, skip_unneeded
 from v2v.tracking import stage_run
 
 log = logging.getLogger(__name__)
@@ -96,13 +95,9 @@ def face_video(
 
 
 def landmarker_for(fc: FaceConfig) -> face_ops.FaceLandmarker:
-    """dlib's detector + predictor, loaded once per process (the driver, or a Dask worker)."""
-    try:
-        return worker_cache(
-            f"face:{fc.predictor}:{fc.upsample}", lambda: face_ops.FaceLandmarker(fc.predictor, upsample=fc.upsample)
-        )
-    except WeightsError as exc:
-        raise StageError(str(exc)) from exc
+    """dlib's detector + predictor, loaded once per process (the stage's, or a Dask worker's)."""
+    settings = {"predictor": fc.predictor, "upsample": fc.upsample}
+    return learned_backend("face", settings, lambda: face_ops.FaceLandmarker(fc.predictor, upsample=fc.upsample))
 
 
 def face_task(fc: FaceConfig, frames_root: Path, maps_root: Path, video_id: str, fp: str) -> dict[str, Any]:

@@ -3,24 +3,30 @@ loop's report and the contact sheet."""
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from v2v.config import Config
+from v2v.config import Config, to_dict
 from v2v.data.tasks import MapStage, needed_maps
 from v2v.io.atomic import write_json
 from v2v.io.frames import frame_paths
+from v2v.io.weights import WeightsError
 from v2v.maps.frames import VideoLoop
 from v2v.maps.preview import preview_row
+from v2v.parallel import worker_cache
 from v2v.paths import ProjectPaths
 from v2v.stages.common import StageError, write_metrics
 from v2v.tracking import StageRun
 from v2v.viz import contact_sheet, evenly_spaced
 
 log = logging.getLogger(__name__)
+
+Backend = TypeVar("Backend")
 
 MAX_SHEET_VIDEOS = 4
 FRAMES_PER_VIDEO = 3
@@ -52,6 +58,17 @@ def skip_unneeded(
     tracker.set_tags({f"v2v.{stage}.needed": "false"})
     log.info("%s: nothing to do: %s (set train.task to use them)", stage, reason)
     return metrics
+
+
+def learned_backend(stage: str, settings: Any, build: Callable[[], Backend]) -> Backend:
+    """A map stage's learned model, built once per process (the stage's, or a Dask worker's) for these settings;
+    weights that cannot be loaded fail the stage with what to do."""
+    key = json.dumps({stage: to_dict(settings)}, sort_keys=True, default=str)
+    try:
+        backend: Backend = worker_cache(key, build)
+    except WeightsError as exc:
+        raise StageError(str(exc)) from exc
+    return backend
 
 
 def weights_tags(stage: str, backend: str, metas: list[dict[str, Any]]) -> dict[str, str]:

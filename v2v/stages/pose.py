@@ -10,7 +10,6 @@ R-CNN) and ``detectron2``. Optional exponential smoothing of tracked keypoints.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import time
 from pathlib import Path
@@ -27,7 +26,6 @@ from v2v.data.labels import INSTANCE_DIVISOR, label_id
 from v2v.io.atomic import atomic_dir, write_json
 from v2v.io.frames import META_FILE, frame_name
 from v2v.io.maps import write_rgb
-from v2v.io.weights import WeightsError
 from v2v.maps.frames import (
     batches,
     code_fingerprint,
@@ -40,10 +38,10 @@ from v2v.maps.frames import (
 )
 from v2v.maps.pose import Detectron2Pose, Person, TorchvisionPose
 from v2v.ops.device import resolve_device
-from v2v.parallel import gpu_need, worker_cache
+from v2v.parallel import gpu_need
 from v2v.paths import ProjectPaths
-from v2v.stages.common import StageError, stage_main
-from v2v.stages.maps_common import finish, skip_unneeded, weights_tags
+from v2v.stages.common import stage_main
+from v2v.stages.maps_common import finish, learned_backend, skip_unneeded, weights_tags
 from v2v.tracking import stage_run
 
 log = logging.getLogger(__name__)
@@ -157,13 +155,7 @@ def pose_task(
 ) -> dict[str, Any]:
     """One video's keypoints and maps (a task of :func:`for_each_video`, in this process or on a Dask worker): the
     learned backend is built once per process."""
-    model = None
-    if pc.backend != "ground_truth":
-        key = json.dumps({"pose": to_dict(pc)}, sort_keys=True, default=str)
-        try:
-            model = worker_cache(key, lambda: build_pose_model(pc))
-        except WeightsError as exc:
-            raise StageError(str(exc)) from exc
+    model = None if pc.backend == "ground_truth" else learned_backend("pose", pc, lambda: build_pose_model(pc))
     return pose_video(frames_root, video_id, maps_root / video_id, pc, truth_root, model, fp)
 
 

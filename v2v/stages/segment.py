@@ -12,7 +12,6 @@ other videos are done.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import time
 from pathlib import Path
@@ -22,7 +21,6 @@ import v2v.maps.ground_truth as gt
 import v2v.maps.segmentation as segmentation
 import v2v.maps.tracking as instance_tracking
 from v2v.config import Config, SegmentConfig, to_dict
-from v2v.io.weights import WeightsError
 from v2v.maps.frames import (
     code_fingerprint,
     fingerprint,
@@ -32,10 +30,10 @@ from v2v.maps.frames import (
 )
 from v2v.maps.segmentation import Detectron2Segmenter, TorchvisionSegmenter
 from v2v.ops.device import resolve_device
-from v2v.parallel import gpu_need, worker_cache
+from v2v.parallel import gpu_need
 from v2v.paths import ProjectPaths
-from v2v.stages.common import StageError, stage_main
-from v2v.stages.maps_common import finish, skip_unneeded, weights_tags
+from v2v.stages.common import stage_main
+from v2v.stages.maps_common import finish, learned_backend, skip_unneeded, weights_tags
 from v2v.tracking import stage_run
 
 log = logging.getLogger(__name__)
@@ -77,13 +75,7 @@ def segment_task(
 ) -> dict[str, Any]:
     """One video's maps (a task of :func:`for_each_video`, in this process or on a Dask worker): the learned
     backend is built once per process."""
-    model = None
-    if sc.backend != "ground_truth":
-        key = json.dumps({"segment": to_dict(sc)}, sort_keys=True, default=str)
-        try:
-            model = worker_cache(key, lambda: build_segmenter(sc))
-        except WeightsError as exc:
-            raise StageError(str(exc)) from exc
+    model = None if sc.backend == "ground_truth" else learned_backend("segment", sc, lambda: build_segmenter(sc))
     return segmentation.segment_video(
         frames_root,
         video_id,
