@@ -117,3 +117,20 @@ def test_which_tasks_need_a_gpu() -> None:
     assert gpu_need(learned=True, device="cpu") == "no"
     assert gpu_need(learned=True, device="auto") == "auto"
     assert gpu_need(learned=True, device="cuda") == "require"
+
+
+def exits_once(item: tuple[str, int]) -> int:
+    """Kills its worker process the first time it sees this item (a marker file remembers), then answers."""
+    folder, value = item
+    marker = Path(folder) / f"died-{value}"
+    if not marker.exists():
+        marker.write_text("once")
+        os._exit(1)
+    return value + 200
+
+
+def test_a_task_whose_worker_dies_is_rescheduled(tmp_path: Path) -> None:
+    """Dask restarts the worker and runs the task again (no `retries` needed: a lost worker is not a task error)."""
+    items = [(str(tmp_path), v) for v in (1, 2, 3)]
+    assert map_videos(exits_once, items, executor="dask", workers=2, retries=0, progress=False) == [201, 202, 203]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["died-1", "died-2", "died-3"]
