@@ -11,24 +11,17 @@ loading the model once (the fixed overhead, printed as the 1-worker run minus th
 from __future__ import annotations
 
 import argparse
-import hashlib
 import shutil
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from fanout import tree_hash
+
 from v2v.config import config_from_dict
 from v2v.paths import ProjectPaths
 from v2v.stages import extract, sample, segment
-
-
-def tree_hash(folder: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(folder).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 def config(args: argparse.Namespace, executor: str, workers: int) -> Any:
