@@ -386,6 +386,18 @@ class TrainConfig:
     workers: int = param(0, "DataLoader worker processes", in_range(0, 64))
     crop: tuple[int, ...] | None = param(None, "random crop [height, width] at the finest scale (null: full frames)")
     flip: bool = param(True, "random horizontal flips (clip-consistent)")
+    rotate: float = param(
+        0.0,
+        "random rotation of each clip, up to this many degrees either way (clip-consistent; 0: none, the "
+        "reference's behaviour). A departure for one-video tasks: the held-out face tilts further than any "
+        "training frame",
+        in_range(0.0, 45.0),
+    )
+    zoom: float = param(
+        0.0,
+        "random zoom-in of each clip, up to this fraction (clip-consistent; 0: none, the reference's)",
+        in_range(0.0, 1.0),
+    )
     lr: float = param(2e-4, "Adam learning rate at scale 0", positive)
     lr_per_scale: float = param(
         0.5,

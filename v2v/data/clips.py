@@ -3,7 +3,8 @@
 Reads what the pipeline's stages wrote (see :mod:`v2v.paths`): frames (extract), label + instance
 maps (segment), edge maps (edges), pose maps (pose) or face sketches (face), chosen by the task, and the backward flow
 with its confidence mask (flow). Augmentation is clip-consistent: one crop window and one flip for
-every frame of a clip (a flip also negates the flow's dx). Splits are by video (``index.json``).
+every frame of a clip (a flip also negates the flow's dx; an optional rotation and zoom turn and scale the flow's
+vectors with the pixels). Splits are by video (``index.json``).
 
 One item is a dict of tensors:
 
@@ -80,6 +81,8 @@ class ClipDataset(Dataset[dict[str, torch.Tensor]]):
         samples_per_video: int = 1,  # clips per video per epoch
         crop: tuple[int, int] | None = None,  # (height, width) random crop; None = full frames
         flip: bool = False,  # random horizontal flips
+        rotate: float = 0.0,  # random rotation up to this many degrees either way (0: none)
+        zoom: float = 0.0,  # random zoom-in up to this fraction (0: none)
         seed: int = 0,  # base seed of the clip choices
         prefix: str = "",  # only videos whose id starts with this
         with_flow: bool = True,  # read flows (training needs them; generation does not)
@@ -94,6 +97,8 @@ class ClipDataset(Dataset[dict[str, torch.Tensor]]):
         self.samples_per_video = samples_per_video
         self.crop = crop
         self.flip = flip
+        self.rotate = rotate
+        self.zoom = zoom
         self.seed = seed
         self.with_flow = with_flow
         self.label_map = dict(label_map or {})
@@ -139,10 +144,14 @@ class ClipDataset(Dataset[dict[str, torch.Tensor]]):
         y0 = x0 = 0
         ch, cw = self.crop or (h, w)
         flip = False
+        angle, scale = 0.0, 1.0
         if rng is not None:
             y0 = int(rng.integers(0, h - ch + 1))
             x0 = int(rng.integers(0, w - cw + 1))
             flip = self.flip and bool(rng.integers(0, 2))
+            if self.rotate or self.zoom:  # drawn after the others, so runs without them keep their clips
+                angle = float(rng.uniform(-self.rotate, self.rotate))
+                scale = 1.0 + float(rng.uniform(0.0, self.zoom))
         files = frame_paths(self.paths.frames / video.video_id)
         frames = [self._frame(video, files, t) for t in range(start, start + length)]
         clip = {key: torch.stack([f[key] for f in frames]) for key in frames[0]}
@@ -152,6 +161,8 @@ class ClipDataset(Dataset[dict[str, torch.Tensor]]):
         if flip:
             clip = {key: value.flip(-1) for key, value in clip.items()}
             clip["flow"][:, 0] *= -1
+        if angle or scale != 1.0:
+            clip = turned(clip, angle, scale)
         return {key: value.contiguous() for key, value in clip.items()}
 
     def _frame(self, video: VideoEntry, files: list[Any], t: int) -> dict[str, torch.Tensor]:
@@ -193,6 +204,41 @@ class ClipDataset(Dataset[dict[str, torch.Tensor]]):
             out["flow"] = torch.from_numpy(flow).permute(2, 0, 1).float()
             out["flow_valid"] = torch.from_numpy(valid).float()[None]
         return out
+
+
+def turned(clip: dict[str, torch.Tensor], degrees: float, scale: float) -> dict[str, torch.Tensor]:
+    """``clip`` rotated by ``degrees`` (counter-clockwise on screen) and zoomed in by ``scale`` about the centre.
+
+    Images and flows are resampled bilinearly, labels, instances and flow validity by nearest neighbour; pixels
+    that come from outside the frame repeat its border, and their flow is marked invalid. A flow vector turns and
+    scales with the pixels: if output pixel ``o`` samples input pixel ``M o`` (``M = R(-degrees) / scale``), its
+    backward flow is ``M⁻¹ f(M o)``.
+    """
+    h, w = clip["image"].shape[-2:]
+    a = np.radians(degrees)
+    inverse = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]) / scale  # M, in pixels (y down)
+    half = np.diag([w / 2, h / 2])  # normalised (align_corners=False) → pixels, about the centre
+    theta = torch.zeros(1, 2, 3)
+    theta[0, :, :2] = torch.from_numpy(np.linalg.inv(half) @ inverse @ half)
+    grid = torch.nn.functional.affine_grid(theta, [1, 1, h, w], align_corners=False)
+
+    def resample(x: torch.Tensor, mode: str, padding: str = "border") -> torch.Tensor:
+        flat = x.reshape(-1, 1, h, w) if x.dim() == 3 else x
+        out = torch.nn.functional.grid_sample(
+            flat.float(), grid.expand(len(flat), -1, -1, -1), mode=mode, padding_mode=padding, align_corners=False
+        )
+        return out.reshape(x.shape).to(x.dtype)
+
+    out = dict(clip)
+    out["image"] = resample(clip["image"], "bilinear")
+    out["label"] = resample(clip["label"], "nearest")
+    out["instance"] = resample(clip["instance"], "nearest")
+    if "flow" in clip:
+        flow = resample(clip["flow"], "bilinear")
+        back = torch.from_numpy(np.linalg.inv(inverse)).float()  # M⁻¹
+        out["flow"] = torch.einsum("ij,tjhw->tihw", back, flow)
+        out["flow_valid"] = resample(clip["flow_valid"], "nearest", padding="zeros")
+    return out
 
 
 def remap_ids(label_ids: torch.Tensor, mapping: Mapping[int, int]) -> torch.Tensor:

@@ -70,6 +70,8 @@ def training_dataset(cfg: Config, paths: ProjectPaths, scale: int) -> ClipDatase
         samples_per_video=sc.samples_per_video,
         crop=tuple(cfg.train.crop) if cfg.train.crop else None,  # type: ignore[arg-type]
         flip=cfg.train.flip,
+        rotate=cfg.train.rotate,
+        zoom=cfg.train.zoom,
         seed=cfg.train.seed,
         prefix=cfg.train.clip_prefix,
     )
