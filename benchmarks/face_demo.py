@@ -8,7 +8,9 @@ dlib's real 68-point model, offline. The training schedule fills ``--minutes`` a
 (a short step-time probe after the data stages, vid2vid and the baseline on the same epochs; ``--minutes 0``
 keeps the profile's own schedule). Then it prints and writes the landmark-consistency figures of vid2vid, the
 per-frame baseline and the real frames side by side (lower error is better; the real frames are the floor), and
-a strip of held-out frames: sketch | real | vid2vid | baseline. Needs ``pip install -e ".[face]"``.
+a strip of held-out frames: sketch | real | vid2vid | baseline. The same figures on the first training frames
+(``training_frames``) tell fitting from generalising; ``--fit-only`` adds them to an existing result from its work
+folder. Needs ``pip install -e ".[face]"``.
 """
 
 from __future__ import annotations
@@ -21,16 +23,22 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from learning import RESERVE, commit_of, merged, plan, probe, run_stage, settings
 
-from v2v.config import load_config, params_file
+from v2v.config import Config, load_config, params_file
+from v2v.data.clips import ClipDataset
+from v2v.eval.landmarks import score_landmarks
+from v2v.generation.pictures import to_rgb
+from v2v.generation.synthesis import load_model, resolve_first_frames, video_frames
 from v2v.io.frames import frame_name, frame_paths
 from v2v.io.maps import read_mask, read_rgb, write_rgb
 from v2v.paths import ProjectPaths
 from v2v.stages import STAGES
+from v2v.stages.face import landmarker_for
 from v2v.stages.train import training_dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,6 +64,33 @@ def strip(paths: ProjectPaths, out: Path, times: int = 4) -> None:
     write_rgb(out, picture.repeat(2, axis=0).repeat(2, axis=1))
 
 
+def training_fit(paths: ProjectPaths, cfg: Config, frames: int = 24) -> dict[str, float | None]:
+    """Landmark figures of both models on the training video's first ``frames`` frames (made as generate makes the
+    held-out ones): high here and low on the held-out frames means the models fit but do not generalise."""
+    dataset = ClipDataset(paths=paths, split="train", task=cfg.train.task, clip_length=1, with_flow=False)
+    video = dataset.videos[0]
+    device = torch.device("cpu")
+    model = load_model(paths.model_dir(cfg.train.num_scales - 1) / "model.pt", device, cfg.generate.batch_norm)
+    baseline = load_model(paths.baseline_dir / "model.pt", device, cfg.generate.batch_norm)
+    first = resolve_first_frames(cfg.generate.first_frames, cfg.train.task)
+    made = {
+        "vid2vid": video_frames(model, dataset, video, frames, first_frames=first, first_model=baseline),
+        "baseline": video_frames(baseline, dataset, video, frames, first_frames="hallucinate"),
+    }
+    folders = {system: paths.root / "fit" / system for system in made}
+    with torch.no_grad():
+        for system, stream in made.items():
+            for t, fake in enumerate(stream):
+                write_rgb(folders[system] / frame_name(t), to_rgb(fake))
+    scores = score_landmarks(landmarker_for(cfg.face), paths, video, frames, folders)
+    out: dict[str, float | None] = {"frames": frames}
+    for key in KEYS:
+        for system, suffix in (("vid2vid", ""), ("baseline", "_baseline"), ("real", "_real")):
+            value = float(scores[system][key])
+            out[f"{key}{suffix}"] = None if np.isnan(value) else round(value, 5)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget (0: the profile's schedule)")
@@ -64,7 +99,14 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="change a param")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "face.json")
     parser.add_argument("--strip", type=Path, default=REPO / "benchmarks" / "results" / "face.png")
+    parser.add_argument("--fit-only", action="store_true", help="add training_frames to --out from --work; no run")
     args = parser.parse_args()
+    if args.fit_only:
+        result = json.loads(args.out.read_text())
+        result["training_frames"] = training_fit(ProjectPaths.at(args.work), load_config(args.work / "params.yaml"))
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"training frames: {result['training_frames']}")
+        return
     started = time.perf_counter()
     if args.work.exists():
         shutil.rmtree(args.work)
@@ -127,6 +169,7 @@ def main() -> None:
             for k in ("lpips", "lpips_baseline", "warp_error", "warp_error_baseline", "warp_error_real")
             if k in scores
         },
+        "training_frames": training_fit(paths, cfg),
         "face_stage": {k: face[k] for k in ("frames", "frames_detected", "frames_interpolated", "frames_missing")},
         "stage_seconds": seconds,
     }
