@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from v2v.tracking import PARENT_ENV
+from v2v.mlops.tracking import PARENT_ENV
 
 OUTPUT_TAIL = 4000  # characters of a failed command's output kept in its error
 

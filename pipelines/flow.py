@@ -22,10 +22,10 @@ from prefect import flow, get_run_logger, task
 from pipelines.commands import OUTPUT_TAIL, stage_env, stream
 from pipelines.fanout import FANOUT_STAGES, run_fanout
 from v2v.config import Config, load_config
-from v2v.dvcfile import load_stages, stage_order
+from v2v.mlops.dvcfile import load_stages, stage_order
+from v2v.mlops.tracking import pipeline_run
 from v2v.paths import ProjectPaths
 from v2v.stages import STAGES, get_stage
-from v2v.tracking import pipeline_run
 
 MLFLOW_UI = "http://127.0.0.1:5000"  # where `v2v ui` serves MLflow by default
 
@@ -87,7 +87,7 @@ def publish_artifacts(paths: ProjectPaths, parent_run_id: str | None, stages: li
 
 
 def _experiment_id(paths: ProjectPaths, experiment: str) -> str:
-    from v2v.tracking import open_client, tracking_uri
+    from v2v.mlops.tracking import open_client, tracking_uri
 
     found = open_client(tracking_uri(paths)).get_experiment_by_name(experiment)
     return str(found.experiment_id) if found is not None else "0"

@@ -33,9 +33,10 @@ from prefect import flow, get_run_logger, task
 from pipelines import commands
 from pipelines.flow import execute_stage, publish_artifacts
 from v2v.config import Config, load_config
-from v2v.dvcfile import DvcStage, dvc_md5, load_stages, stage_order
+from v2v.io.files import dvc_md5
+from v2v.mlops.dvcfile import DvcStage, load_stages, stage_order
+from v2v.mlops.tracking import open_client, pipeline_run, tracking_uri
 from v2v.paths import ProjectPaths
-from v2v.tracking import open_client, pipeline_run, tracking_uri
 
 LAST_LOCK_TAG = "v2v.last_dvc_lock_md5"  # registered-model tag: dvc.lock md5 of the last retraining decision
 DECISION_TAG = "v2v.retrain.decision"  # parent-run tags: promoted | kept | failed
@@ -136,7 +137,7 @@ def check_changes(root: str, force: bool) -> dict[str, Any]:
 @task(name="promote")
 def promote(root: str, parent_run_id: str) -> dict[str, Any]:
     """Register the final model and apply the promotion rule; returns the decision."""
-    from v2v import registry
+    from v2v.mlops import registry
 
     logger = get_run_logger()
     paths = ProjectPaths.at(root)

@@ -19,7 +19,7 @@ from typing import Any
 from uuid import UUID
 
 from v2v.config import Config
-from v2v.tracking import health_failure
+from v2v.mlops.tracking import health_failure
 
 START_SERVER = "prefect server start --host 127.0.0.1 --port 4200"
 

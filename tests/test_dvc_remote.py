@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from v2v.dvcfile import dvc_md5
+from v2v.io.files import dvc_md5
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -12,7 +12,7 @@ import pytest
 
 import v2v.paths as paths_module
 from v2v.config import TRAIN_RUNTIME_KEYS, Config, TrainConfig
-from v2v.dvcfile import load_stages, stage_order
+from v2v.mlops.dvcfile import load_stages, stage_order
 from v2v.stages import STAGES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,8 +24,9 @@ INFRASTRUCTURE = {
     "v2v/__init__.py",
     "v2v/config.py",
     "v2v/paths.py",
-    "v2v/dvcfile.py",
-    "v2v/tracking.py",
+    "v2v/mlops/dvcfile.py",
+    "v2v/mlops/__init__.py",
+    "v2v/mlops/tracking.py",
     "v2v/viz.py",
     "v2v/io/atomic.py",
     "v2v/io/files.py",  # file hashes (which outputs can be reused), not what is computed

@@ -125,3 +125,18 @@ def test_only_the_task_table_compares_a_task_name() -> None:
             if names and any("task" in subject for subject in subjects):
                 offenders.append(f"{path.relative_to(REPO)}:{node.lineno}: {ast.unparse(node)}")
     assert not offenders, "compare train.task through v2v.data.tasks.Task instead:\n" + "\n".join(offenders)
+
+
+def test_the_mlops_wing_sits_above_the_core() -> None:
+    """Stages, the CLI and ``pipelines/`` use ``v2v.mlops``; nothing of the ML core imports it, and it imports no
+    stage (arrows: stages → mlops → core)."""
+    modules = module_files()
+    users = ("v2v.mlops", "v2v.stages", "v2v.cli", "v2v.summary", "v2v.registry", "pipelines")
+    wrong = [
+        f"{name} imports {target}"
+        for name, path in modules.items()
+        for target in imports_of(name, path, modules)
+        if (target.startswith("v2v.mlops") and not name.startswith(users))
+        or (name.startswith("v2v.mlops") and target.startswith(("v2v.stages", "v2v.cli", "pipelines")))
+    ]
+    assert not wrong, "\n".join(wrong)

@@ -20,8 +20,8 @@ import yaml
 from mlflow import MlflowClient
 
 from v2v.config import Config
+from v2v.mlops.tracking import pipeline_run, stage_run
 from v2v.paths import ProjectPaths
-from v2v.tracking import pipeline_run, stage_run
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]

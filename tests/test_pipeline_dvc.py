@@ -11,8 +11,8 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from v2v.dvcfile import dvc_md5
-from v2v.plots import render_plots
+from v2v.io.files import dvc_md5
+from v2v.mlops.plots import render_plots
 from v2v.stages import STAGES
 
 

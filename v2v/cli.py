@@ -166,7 +166,7 @@ def plots_command(
 
     Example: `v2v plots` writes dvc_plots/generator_loss.png, discriminator_loss.png, per_frame_lpips.png, ...
     """
-    from v2v.plots import PlotsError, render_plots
+    from v2v.mlops.plots import PlotsError, render_plots
 
     paths = ProjectPaths.at(root)
     try:
@@ -190,7 +190,7 @@ def ui_command(
     The page is MLflow's classic experiment view (runs, metrics, the model registry), not the GenAI view
     MLflow 3 opens by default. Example: `v2v ui --port 5000`
     """
-    from v2v.tracking import classic_view_url, local_artifact_root, open_client, tracking_uri, wait_for_server
+    from v2v.mlops.tracking import classic_view_url, local_artifact_root, open_client, tracking_uri, wait_for_server
 
     paths = ProjectPaths.at(root)
     uri = tracking_uri(paths)
@@ -218,8 +218,8 @@ def ui_command(
 def _orchestration_errors() -> tuple[type[Exception], ...]:
     from pipelines.retrain import RetrainError
     from pipelines.serve import PrefectApiError
-    from v2v.registry import PromotionError
-    from v2v.tracking import TrackingError
+    from v2v.mlops.registry import PromotionError
+    from v2v.mlops.tracking import TrackingError
 
     return (RetrainError, PrefectApiError, PromotionError, TrackingError, ConfigError)
 
@@ -319,8 +319,8 @@ def compare_command(
       `v2v compare --metric train_scale2.loss_g_total --mode min --last 5`
       `v2v compare --run 1a2b3c --run 4d5e6f --show 'extract.*' --format markdown --output runs.md`
     """
-    from v2v import compare as cmp
-    from v2v.tracking import TrackingError, open_client, tracking_uri
+    from v2v.mlops import compare as cmp
+    from v2v.mlops.tracking import TrackingError, open_client, tracking_uri
 
     if fmt not in ("table", "csv", "markdown"):
         raise typer.BadParameter("expected table, csv or markdown", param_hint="--format")
@@ -330,7 +330,7 @@ def compare_command(
     errors: tuple[type[Exception], ...] = (ConfigError, TrackingError, cmp.CompareError)
     try:
         cfg = load_config(paths.params)
-        from v2v.registry import promotion_rule
+        from v2v.mlops.registry import promotion_rule
 
         rule_metric, rule_mode = promotion_rule(cfg)
         chosen = metric or f"{Path(cfg.promote.metrics_file).stem}.{rule_metric}"

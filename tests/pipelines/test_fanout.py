@@ -10,7 +10,7 @@ import yaml
 from support import suite_config
 
 from pipelines.fanout import dask_task_runner, extract_fanout, map_prefect
-from v2v.dvcfile import dvc_md5
+from v2v.io.files import dvc_md5
 from v2v.paths import ProjectPaths
 from v2v.stages import extract
 

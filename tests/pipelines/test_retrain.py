@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from pipelines.retrain import RetrainError, affected_stages, v2v_retrain
 from v2v.cli import app
-from v2v.dvcfile import load_stages
+from v2v.mlops.dvcfile import load_stages
 from v2v.stages import STAGES
 
 

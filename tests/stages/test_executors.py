@@ -14,7 +14,7 @@ import yaml
 from support import small_config
 
 from v2v.config import DASK_ADDRESS_ENV, Config, load_config
-from v2v.dvcfile import load_stages
+from v2v.mlops.dvcfile import load_stages
 from v2v.paths import ProjectPaths
 from v2v.stages import edges, extract, flow, pose, segment
 from v2v.stages.common import StageError

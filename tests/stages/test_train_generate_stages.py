@@ -17,10 +17,10 @@ from support import small_config
 
 from v2v.config import Config
 from v2v.data.clips import ClipDataset
-from v2v.dvcfile import dvc_md5
 from v2v.generation.synthesis import generate_stream, load_model, video_frames, video_inputs
 from v2v.io.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from v2v.io.decode import read_video
+from v2v.io.files import dvc_md5
 from v2v.models.encoder import FeatureBank
 from v2v.paths import ProjectPaths
 from v2v.stages import flow, generate, segment

@@ -14,7 +14,6 @@ from tqdm import tqdm
 
 from v2v.config import EvaluateConfig
 from v2v.data.clips import ClipDataset
-from v2v.dvcfile import dvc_md5
 from v2v.eval.features import FeatureNet
 from v2v.eval.perceptual import LPIPS
 from v2v.eval.scoring import FeatureCache, Scorer, VideoScores
@@ -22,6 +21,7 @@ from v2v.eval.segmentation import Segmenter
 from v2v.eval.summary import SYSTEMS
 from v2v.generation.pictures import condition_to_rgb, to_rgb
 from v2v.generation.synthesis import APPEARANCE_SEED, SynthesisModel, generate_stream
+from v2v.io.files import dvc_md5
 from v2v.io.frames import frame_name
 from v2v.io.maps import read_label, read_rgb, write_rgb
 from v2v.io.video import write_video

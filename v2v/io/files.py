@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,28 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with Path(path).open("rb") as handle:
         while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def dvc_md5(path: Path) -> str:
+    """The md5 DVC 3 records for a file or folder (folders: md5 of the sorted entry list + ``.dir``)."""
+    if path.is_file():
+        return _file_md5(path)
+    entries = []
+    for dirpath, dirnames, filenames in os.walk(path):
+        dirnames[:] = [d for d in dirnames if d != ".dvc"]
+        for filename in filenames:
+            full = Path(dirpath) / filename
+            entries.append({"md5": _file_md5(full), "relpath": full.relative_to(path).as_posix()})
+    entries.sort(key=lambda e: e["relpath"])
+    return hashlib.md5(json.dumps(entries, sort_keys=True).encode("utf-8")).hexdigest() + ".dir"
+
+
+def _file_md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
 

@@ -19,9 +19,9 @@ from v2v.config import Config, ConfigError, load_config
 from v2v.errors import describe_error
 from v2v.io.atomic import write_json
 from v2v.io.video import VideoError
+from v2v.mlops.tracking import TrackingError
 from v2v.ops.device import DeviceError
 from v2v.paths import ProjectPaths
-from v2v.tracking import TrackingError
 
 log = logging.getLogger(__name__)
 

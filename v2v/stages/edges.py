@@ -33,10 +33,10 @@ from v2v.maps.frames import (
     open_video,
     read_frame,
 )
+from v2v.mlops.tracking import stage_run
 from v2v.paths import ProjectPaths
 from v2v.stages.common import stage_main
 from v2v.stages.maps_common import finish, skip_unneeded
-from v2v.tracking import stage_run
 
 log = logging.getLogger(__name__)
 

@@ -40,10 +40,10 @@ from v2v.eval.video import evaluate_video
 from v2v.generation.synthesis import load_model
 from v2v.io.atomic import atomic_dir, remove_stale_temporaries, write_bytes, write_json, write_text
 from v2v.maps.face import FaceLandmarker
+from v2v.mlops.tracking import stage_run
 from v2v.ops.device import resolve_device
 from v2v.paths import ProjectPaths, project_relative
 from v2v.stages.common import split_timing, stage_main, write_metrics
-from v2v.tracking import stage_run
 
 log = logging.getLogger(__name__)
 

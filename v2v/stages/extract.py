@@ -28,10 +28,10 @@ from v2v.io.decode import Decoder, check_readable
 from v2v.io.files import file_sha256, is_up_to_date, write_manifest
 from v2v.io.frames import META_FILE, frame_paths, read_meta, split_problem
 from v2v.io.video import VideoError
+from v2v.mlops.tracking import stage_run
 from v2v.paths import ProjectPaths
 from v2v.preprocess.extract import FrameSpec, VideoSource, discover_videos, extract_video, fingerprint
 from v2v.stages.common import StageError, stage_main, write_metrics
-from v2v.tracking import stage_run
 from v2v.viz import contact_sheet, evenly_spaced
 
 log = logging.getLogger(__name__)

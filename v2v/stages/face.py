@@ -35,11 +35,11 @@ from v2v.maps.frames import (
     open_video,
     read_frame,
 )
+from v2v.mlops.tracking import stage_run
 from v2v.parallel import scoped_cache
 from v2v.paths import ProjectPaths
 from v2v.stages.common import stage_main
 from v2v.stages.maps_common import finish, learned_backend, skip_unneeded
-from v2v.tracking import stage_run
 
 log = logging.getLogger(__name__)
 

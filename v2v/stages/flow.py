@@ -33,11 +33,11 @@ from v2v.flow.video import VideoFlow, compute_video_flow
 from v2v.flow.viz import colour_wheel
 from v2v.io.atomic import atomic_dir, remove_stale_temporaries, write_json
 from v2v.io.frames import frame_paths, read_index, read_meta
+from v2v.mlops.tracking import stage_run
 from v2v.ops.device import resolve_device
 from v2v.parallel import gpu_need, map_videos, worker_cache
 from v2v.paths import ProjectPaths, project_relative
 from v2v.stages.common import StageError, stage_main, write_metrics
-from v2v.tracking import stage_run
 from v2v.viz import contact_sheet, evenly_spaced
 
 log = logging.getLogger(__name__)

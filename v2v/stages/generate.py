@@ -32,11 +32,11 @@ from v2v.data.tasks import get_task
 from v2v.generation.results import synthesise_video
 from v2v.generation.synthesis import APPEARANCE_SEED, load_model, resolve_first_frames
 from v2v.io.atomic import atomic_dir, remove_stale_temporaries, write_json
+from v2v.mlops.tracking import stage_run
 from v2v.ops.device import amp_dtype, resolve_device
 from v2v.parallel import gpu_need, map_videos, scoped_cache, worker_cache
 from v2v.paths import ProjectPaths, project_relative
 from v2v.stages.common import stage_main, write_metrics
-from v2v.tracking import stage_run
 from v2v.viz import contact_sheet
 
 log = logging.getLogger(__name__)

@@ -18,10 +18,10 @@ from v2v.io.frames import frame_paths
 from v2v.io.weights import WeightsError
 from v2v.maps.frames import VideoLoop
 from v2v.maps.preview import preview_row
+from v2v.mlops.tracking import StageRun
 from v2v.parallel import worker_cache
 from v2v.paths import ProjectPaths
 from v2v.stages.common import StageError, write_metrics
-from v2v.tracking import StageRun
 from v2v.viz import contact_sheet, evenly_spaced
 
 log = logging.getLogger(__name__)

@@ -37,12 +37,12 @@ from v2v.maps.frames import (
     read_frame,
 )
 from v2v.maps.pose import Detectron2Pose, Person, TorchvisionPose
+from v2v.mlops.tracking import stage_run
 from v2v.ops.device import resolve_device
 from v2v.parallel import gpu_need
 from v2v.paths import ProjectPaths
 from v2v.stages.common import stage_main
 from v2v.stages.maps_common import finish, learned_backend, skip_unneeded, weights_tags
-from v2v.tracking import stage_run
 
 log = logging.getLogger(__name__)
 

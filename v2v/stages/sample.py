@@ -31,9 +31,9 @@ from v2v.io.atomic import atomic_dir, write_json
 from v2v.io.frames import frame_name
 from v2v.io.maps import write_flow, write_instance, write_label, write_mask, write_rgb
 from v2v.io.video import write_video
+from v2v.mlops.tracking import stage_run
 from v2v.paths import ProjectPaths
 from v2v.stages.common import stage_main
-from v2v.tracking import stage_run
 from v2v.viz import contact_sheet
 
 log = logging.getLogger(__name__)

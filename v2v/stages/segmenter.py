@@ -24,10 +24,10 @@ from v2v.eval.segmentation import (
     train_segmenter,
 )
 from v2v.io.atomic import write_json
+from v2v.mlops.tracking import stage_run
 from v2v.ops.device import resolve_device
 from v2v.paths import ProjectPaths
 from v2v.stages.common import split_timing, stage_main, write_metrics
-from v2v.tracking import stage_run
 
 log = logging.getLogger(__name__)
 

@@ -29,13 +29,13 @@ import torch
 import v2v
 from v2v.config import Config
 from v2v.data.clips import ClipDataset
-from v2v.dvcfile import dvc_md5
 from v2v.flow.viz import flow_to_rgb, mask_to_rgb
 from v2v.generation.pictures import condition_to_rgb, to_rgb
 from v2v.io.atomic import write_bytes, write_text
+from v2v.io.files import dvc_md5
+from v2v.mlops.tracking import MODEL_MD5_TAG, StageRun, stage_run
 from v2v.paths import ProjectPaths
 from v2v.stages.common import write_metrics
-from v2v.tracking import MODEL_MD5_TAG, StageRun, stage_run
 from v2v.training.loop import config_hash, run_config, train_scale
 from v2v.training.resume import inputs_fingerprint
 from v2v.viz import contact_sheet
@@ -148,7 +148,7 @@ def run_scale(cfg: Config, paths: ProjectPaths, scale: int) -> dict[str, Any]:
                 }
             )
             if cfg.tracking.log_model and tracker.client is not None and tracker.uri and tracker.run_id:
-                from v2v.registry import log_generator  # MLflow's model plumbing, loaded only when logging
+                from v2v.mlops.registry import log_generator  # MLflow's model plumbing, loaded only when logging
 
                 log_generator(tracker.uri, tracker.run_id, paths.model_dir(scale))  # a pyfunc model of this run
             else:

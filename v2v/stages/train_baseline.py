@@ -20,10 +20,10 @@ import torch
 
 from v2v.config import Config
 from v2v.io.atomic import write_text
+from v2v.mlops.tracking import StageRun, stage_run
 from v2v.paths import ProjectPaths
 from v2v.stages.common import stage_main, write_metrics
 from v2v.stages.train import discard_checkpoints, history_csv, sample_sheet, training_dataset, training_inputs
-from v2v.tracking import StageRun, stage_run
 from v2v.training.loop import MODEL_FILE, config_hash, run_config, train_scale
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,8 @@ import cv2
 import numpy as np
 
 from v2v.config import Config, flatten, to_dict
-from v2v.dvcfile import dvc_md5, load_stages
+from v2v.io.files import dvc_md5
+from v2v.mlops.dvcfile import load_stages
 from v2v.paths import ProjectPaths
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from v2v.registry import PromotionError, decide, flat_metrics, read_metric, signature
+from v2v.mlops.registry import PromotionError, decide, flat_metrics, read_metric, signature
 
 
 def test_no_champion_promotes() -> None:
@@ -86,7 +86,7 @@ def test_the_default_promotion_rule_is_the_tasks_own_verdict(task: str, rule: tu
     from support import suite_config
 
     from v2v.config import ConfigError
-    from v2v.registry import promotion_rule
+    from v2v.mlops.registry import promotion_rule
 
     assert promotion_rule(suite_config({"train": {"task": task}})) == rule
     chosen = suite_config({"train": {"task": task}, "promote": {"metric": "fid", "mode": "min"}})

@@ -1,14 +1,11 @@
 """Read ``dvc.yaml``: the stages, their commands, deps, params and outs (``${...}`` resolved).
 
-Used by the Prefect flow (stage order), by tracking (hashes of a stage's inputs) and by the test
+Used by the Prefect flow (stage order), by tracking (the stage a run belongs to) and by the test
 that keeps ``dvc.yaml`` and the code from drifting apart.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import re
 from dataclasses import dataclass
 from graphlib import TopologicalSorter
@@ -94,25 +91,3 @@ def stage_order(stages: dict[str, DvcStage]) -> list[str]:
         order.append(first)
         sorter.done(first)
     return order
-
-
-def dvc_md5(path: Path) -> str:
-    """The md5 DVC 3 records for a file or folder (folders: md5 of the sorted entry list + ``.dir``)."""
-    if path.is_file():
-        return _file_md5(path)
-    entries = []
-    for dirpath, dirnames, filenames in os.walk(path):
-        dirnames[:] = [d for d in dirnames if d != ".dvc"]
-        for filename in filenames:
-            full = Path(dirpath) / filename
-            entries.append({"md5": _file_md5(full), "relpath": full.relative_to(path).as_posix()})
-    entries.sort(key=lambda e: e["relpath"])
-    return hashlib.md5(json.dumps(entries, sort_keys=True).encode("utf-8")).hexdigest() + ".dir"
-
-
-def _file_md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()

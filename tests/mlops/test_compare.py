@@ -16,10 +16,10 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from v2v.cli import app
-from v2v.compare import CompareError, compare, load_runs, render
 from v2v.config import Config
+from v2v.mlops.compare import CompareError, compare, load_runs, render
+from v2v.mlops.tracking import TrackingError, check_tracking_uri, pipeline_run, stage_run
 from v2v.paths import ProjectPaths
-from v2v.tracking import TrackingError, check_tracking_uri, pipeline_run, stage_run
 
 runner = CliRunner()
 

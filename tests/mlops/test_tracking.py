@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 
-from v2v.tracking import classic_view_url, wait_for_server
+from v2v.mlops.tracking import classic_view_url, wait_for_server
 
 
 def test_the_ui_opens_the_classic_experiment_view() -> None:

@@ -1,7 +1,7 @@
 """Compare pipeline executions recorded in MLflow: the params that differ, key metrics, the best run.
 
 One pipeline execution is one MLflow parent run (``dvc repro``, ``v2v pipeline``, ``v2v retrain``)
-with a child run per stage (see :mod:`v2v.tracking`). A run's params are the parent's (every key of
+with a child run per stage (see :mod:`v2v.mlops.tracking`). A run's params are the parent's (every key of
 ``params.yaml``), completed by its stages' own; its metrics are ``<stage>.<name>`` from each stage
 run (the last finished one when a stage was retried) plus the parent's own (``v2v retrain`` logs
 the promotion metrics file there as ``<file stem>.<key>``). A stage DVC found up to date did not

@@ -2,7 +2,7 @@
 
 import json
 
-from v2v.plots import readable
+from v2v.mlops.plots import readable
 
 
 def dvc_spec(points: int, revisions: tuple[str, ...] = ("workspace",)) -> dict:
