@@ -21,6 +21,7 @@ from v2v.generation.synthesis import generate_stream, load_model, video_frames, 
 from v2v.io.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from v2v.io.decode import read_video
 from v2v.io.files import dvc_md5
+from v2v.mlops.registry import awaiting_decision
 from v2v.models.encoder import FeatureBank
 from v2v.paths import ProjectPaths
 from v2v.stages import flow, generate, segment
@@ -76,6 +77,21 @@ def test_each_trained_scale_logs_its_model_to_mlflow(trained: ProjectPaths) -> N
     local = mlflow.artifacts.download_artifacts(info.model_uri, dst_path=str(trained.root / "download"))
     (logged,) = Path(local).rglob("model.pt")
     assert logged.read_bytes() == (trained.model_dir(0) / "model.pt").read_bytes()
+
+
+def test_the_last_trained_scale_is_registered_awaiting_a_decision(trained: ProjectPaths) -> None:
+    """`dvc repro` leaves a registry version of the pipeline's model; `v2v retrain` decides on that version."""
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    assert experiment is not None
+    runs = {r.data.tags["v2v.stage"]: r for r in client.search_runs([experiment.experiment_id])}
+    name = config().promote.model_name
+    uri = runs["train_scale0"].data.tags["v2v.model_uri"]  # num_scales 1: scale 0 is the last trained one
+    (version,) = [v for v in client.search_model_versions(f"name = '{name}'") if v.source == uri]
+    assert version.run_id == runs["train_scale0"].info.run_id and "v2v.promoted" not in version.tags
+    assert awaiting_decision(client, name, uri) == str(version.version)
+    client.set_model_version_tag(name, version.version, "v2v.promoted", "false")  # a decision used it
+    assert awaiting_decision(client, name, uri) is None
 
 
 def test_model_file_round_trips_generator_encoder_and_bank(trained: ProjectPaths) -> None:

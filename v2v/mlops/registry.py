@@ -277,15 +277,30 @@ def register(
     description: str,  # shown on the version page
     logged_uri: str | None = None,  # the model its training run logged, registered as it is
 ) -> str:
-    """Register the model (the one its training run logged, else logged now under ``run_id``); returns the version."""
+    """Register the model (the one its training run logged, else logged now under ``run_id``); returns the version.
+
+    A version the training stage registered for the same logged model and no decision has used yet
+    (:func:`awaiting_decision`) is the one decided on, not copied into a second version."""
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     if logged_uri is not None:
-        version = str(mlflow.register_model(logged_uri, model_name).version)
+        waiting = awaiting_decision(client, model_name, logged_uri)
+        version = waiting or str(mlflow.register_model(logged_uri, model_name).version)
     else:
         version = str(log_generator(uri, run_id, model_dir, registered_name=model_name).registered_model_version)
-    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     for key, value in {**{METRIC_TAG + k: v for k, v in metrics.items()}, **tags}.items():
         client.set_model_version_tag(model_name, version, key, str(value))
     client.update_model_version(model_name, version, description=description)
     return version
+
+
+def awaiting_decision(client: Any, model_name: str, logged_uri: str) -> str | None:
+    """The version of ``model_name`` registered from ``logged_uri`` (by the training stage, at ``dvc repro``) that no
+    promotion decision has tagged yet, or None."""
+    try:
+        found = client.search_model_versions(f"name = '{model_name}'")
+    except mlflow.exceptions.MlflowException:  # type: ignore[attr-defined]
+        return None
+    waiting = [v for v in found if v.source == logged_uri and PROMOTED_TAG not in v.tags]
+    return str(min(waiting, key=lambda v: int(v.version)).version) if waiting else None

@@ -66,13 +66,18 @@ def health_failure(base_url: str, timeout: float) -> str | None:
     return None
 
 
+def uri_scheme(uri: str) -> str:
+    """``sqlite``, ``http``, ``postgresql``, ... of a tracking URI; a plain path is MLflow's ``file`` store."""
+    return uri.split(":", 1)[0].split("+", 1)[0].lower() if "://" in uri or uri.startswith("sqlite:") else "file"
+
+
 def check_tracking_uri(uri: str, timeout: float = 5.0) -> None:
     """Fail fast, naming ``uri``, when it has an unknown scheme or names a server that does not answer.
 
     MLflow itself retries an unreachable server for minutes before giving up; this probes its
     ``/health`` endpoint once with a short timeout instead.
     """
-    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower() if "://" in uri or uri.startswith("sqlite:") else "file"
+    scheme = uri_scheme(uri)
     if scheme not in KNOWN_SCHEMES:
         raise TrackingError(
             f"MLflow tracking URI {uri!r} has an unknown scheme {scheme!r}; use sqlite:///path/mlflow.db, "

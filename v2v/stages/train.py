@@ -7,10 +7,10 @@ writes ``models/scale<s>/model.pt``, ``metrics/train_scale<s>.json`` (DVC metric
 same configuration continues where it stopped. Runs under ``torchrun`` for DDP (rank 0 logs and writes).
 
 MLflow: the model's DVC md5 is a tag of the run, and with ``tracking.log_model`` (default) the model
-itself is logged at the end of the scale as run artifacts ``model/model.pt`` + ``model/config.json``:
-a state-dict checkpoint, not an ``mlflow.pytorch`` model (whose default torch.export format needs one
-input example, which this multi-input recurrent generator does not have). Load it with
-:func:`v2v.generation.synthesis.load_model` after ``mlflow artifacts download``.
+itself is logged at the end of the scale as a pyfunc (:class:`v2v.mlops.registry.GeneratorModel`: the state dicts
+and ``config.json`` as artifacts, a signature, an input example). The last trained scale's model is also
+registered as a new version of ``promote.model_name`` (not on MLflow's file store, which has no registry):
+every ``dvc repro`` that trains leaves a version; ``v2v retrain`` decides on it and moves the alias.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from v2v.flow.viz import flow_to_rgb, mask_to_rgb
 from v2v.generation.pictures import condition_to_rgb, to_rgb
 from v2v.io.atomic import write_bytes, write_text
 from v2v.io.files import dvc_md5
-from v2v.mlops.tracking import MODEL_MD5_TAG, StageRun, stage_run
+from v2v.mlops.tracking import MODEL_MD5_TAG, StageRun, stage_run, uri_scheme
 from v2v.paths import ProjectPaths
 from v2v.stages.common import write_metrics
 from v2v.training.loop import config_hash, run_config, train_scale
@@ -150,7 +150,11 @@ def run_scale(cfg: Config, paths: ProjectPaths, scale: int) -> dict[str, Any]:
             if cfg.tracking.log_model and tracker.client is not None and tracker.uri and tracker.run_id:
                 from v2v.mlops.registry import log_generator  # MLflow's model plumbing, loaded only when logging
 
-                log_generator(tracker.uri, tracker.run_id, paths.model_dir(scale))  # a pyfunc model of this run
+                # the last trained scale's model is the pipeline's: a registry version of its own (promotion and the
+                # alias stay `v2v retrain`'s, which decides on this version)
+                final = scale == cfg.train.num_scales - 1
+                registered = cfg.promote.model_name if final and uri_scheme(tracker.uri) != "file" else None
+                log_generator(tracker.uri, tracker.run_id, paths.model_dir(scale), registered_name=registered)
             else:
                 tracker.log_artifact(paths.model_dir(scale) / "config.json", "model")
             tracker.log_artifact(paths.train_plots(scale))
