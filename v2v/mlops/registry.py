@@ -300,7 +300,7 @@ def awaiting_decision(client: Any, model_name: str, logged_uri: str) -> str | No
     promotion decision has tagged yet, or None."""
     try:
         found = client.search_model_versions(f"name = '{model_name}'")
-    except mlflow.exceptions.MlflowException:  # type: ignore[attr-defined]
+    except mlflow.exceptions.MlflowException:
         return None
     waiting = [v for v in found if v.source == logged_uri and PROMOTED_TAG not in v.tags]
     return str(min(waiting, key=lambda v: int(v.version)).version) if waiting else None
