@@ -38,6 +38,7 @@ E2E_FIXTURES = {
 E2E_TESTS = {
     "tests/test_dvc_yaml.py::test_stage_code_deps_cover_every_imported_module": "one fresh interpreter per stage",
     "tests/stages/test_train_launch.py::test_two_processes_from_params_train_and_write_the_model": "torchrun, 2 ranks",
+    "tests/stages/test_train_launch.py::test_the_baseline_trains_its_scales_in_one_process_group": "torchrun, 2 ranks",
     "tests/stages/test_train_generate_stages.py::test_generation_on_a_dask_cluster_writes_the_same_bytes": "a cluster",
 }
 

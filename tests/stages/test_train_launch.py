@@ -36,9 +36,9 @@ def config(**train: Any) -> Any:
     )
 
 
-def stage(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def stage(root: Path, *args: str, name: str = "train_scale0") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "v2v.stages.train_scale0", "--root", str(root), *args]
+    command = [sys.executable, "-m", f"v2v.stages.{name}", "--root", str(root), *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
 
 
@@ -62,6 +62,29 @@ def test_two_processes_from_params_train_and_write_the_model(base_project: Path,
     (paths.root / "odd.yaml").write_text(yaml.safe_dump(odd))
     refused = stage(paths.root, "--params", str(paths.root / "odd.yaml"))
     assert refused.returncode == 1 and "train.batch_size" in refused.stderr and "2 processes" in refused.stderr
+
+
+def test_the_baseline_trains_its_scales_in_one_process_group(base_project: Path, tmp_path: Path) -> None:
+    paths = ProjectPaths.at(tmp_path / "project")
+    shutil.copytree(base_project, paths.root)
+    one_step = {"epochs": 1, "decay_epochs": 0, "samples_per_video": 1, "start_frames": 4, "max_frames": 4}
+    cfg = small_config(
+        SAMPLE,
+        model={"preset": "tiny", "norm": "instance", "feature_channels": 0},
+        train={"num_scales": 2, "device": "cpu", "loss_vgg": 0.0, "batch_size": 2, "nproc_per_node": 2},
+        train_scale0=one_step,
+        train_scale1=one_step,
+    )
+    segment.run(cfg, paths)
+    flow.run(cfg, paths)
+    paths.params.write_text(params_file(cfg, "test"))
+    result = stage(paths.root, name="train_baseline")
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "--nproc_per_node 2 --standalone -m v2v.stages.train_baseline" in result.stderr
+    model = torch.load(paths.baseline_dir / MODEL_FILE, weights_only=True)
+    assert model["config"]["world_size"] == 2 and model["config"]["scale"] == 1  # scale 1 grew from scale 0's
+    assert json.loads(paths.baseline_metrics.read_text())["steps"] == 2  # one global batch of 2 per scale
+    assert (paths.locks / "train_baseline.lock").read_text() == ""
 
 
 def test_the_launch_command_follows_the_params(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -164,7 +164,13 @@ def stage_main(
                 return
             locked = takes_stage_lock(name)
         with stage_lock(paths, name) if locked else contextlib.nullcontext():
-            run(cfg, paths)
+            try:
+                run(cfg, paths)
+            finally:
+                if distributed:
+                    from v2v.training.distributed import shutdown
+
+                    shutdown()  # leave the process group (a torchrun rank), if this process joined one
     except USER_ERRORS as exc:
         report_error(f"{name} stage", exc)
         sys.exit(1)

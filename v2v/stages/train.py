@@ -101,7 +101,7 @@ def run_scale(cfg: Config, paths: ProjectPaths, scale: int) -> dict[str, Any]:
     """Train scale ``scale``; returns the summary written to the metrics file."""
     name = f"train_scale{scale}"
     is_main = int(os.environ.get("RANK", "0")) == 0
-    with stage_run(name, cfg, paths, ("model", "train", name)) if is_main else _no_tracking() as tracker:
+    with stage_run(name, cfg, paths, ("model", "train", name)) if is_main else no_tracking() as tracker:
         if scale >= cfg.train.num_scales:
             return _pass_through(paths, scale, tracker)
         dataset = training_dataset(cfg, paths, scale)
@@ -189,7 +189,7 @@ def history_csv(history: list[dict[str, float]]) -> str:
     return out.getvalue()
 
 
-class _no_tracking:
+class no_tracking:
     """Non-zero ranks under torchrun log nothing."""
 
     def __enter__(self) -> StageRun:

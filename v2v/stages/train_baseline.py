@@ -6,12 +6,14 @@ baseline is the same generator in per-frame mode (:class:`v2v.models.generator.V
 the image discriminator alone on the *same budget*: the same scales, epochs, clips and learning-rate
 schedule as ``train_scale0..2``, in one stage. It writes ``models/baseline/model.pt``,
 ``metrics/train_baseline.json`` and ``plots/train_baseline.csv``; the coarser scales' models stay in
-``checkpoints/train_baseline/``, and interrupted runs resume like the vid2vid stages.
+``checkpoints/train_baseline/``, and interrupted runs resume like the vid2vid stages. Like them it trains with
+DDP when ``train.nproc_per_node`` / ``train.nnodes`` ask for several processes (its scales in one process group).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -23,7 +25,14 @@ from v2v.io.atomic import write_text
 from v2v.mlops.tracking import StageRun, stage_run
 from v2v.paths import ProjectPaths
 from v2v.stages.common import stage_main, write_metrics
-from v2v.stages.train import discard_checkpoints, history_csv, sample_sheet, training_dataset, training_inputs
+from v2v.stages.train import (
+    discard_checkpoints,
+    history_csv,
+    no_tracking,
+    sample_sheet,
+    training_dataset,
+    training_inputs,
+)
 from v2v.training.loop import MODEL_FILE, config_hash, run_config, train_scale
 
 log = logging.getLogger(__name__)
@@ -46,7 +55,9 @@ def budgeted(cfg: Config) -> Config:
 def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
     """Train the per-frame baseline through every scale; returns the metrics of its metrics file."""
     cfg = budgeted(cfg)
-    with stage_run("train_baseline", cfg, paths, SECTIONS) as tracker:
+    is_main = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 logs and writes
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    with stage_run("train_baseline", cfg, paths, SECTIONS) if is_main else no_tracking() as tracker:
         previous = None
         history: list[dict[str, float]] = []
         steps, seconds, final = 0, 0.0, {}
@@ -55,7 +66,9 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
         tracker.log_dataset(paths.frames, "frames", "training")
         with tracker.system_metrics(cfg.tracking.system_metrics_seconds):
             for scale in range(cfg.train.num_scales):
-                work_dir = paths.checkpoints / "train_baseline" / config_hash(run_config(cfg, scale, 1, per_frame=True))
+                work_dir = (
+                    paths.checkpoints / "train_baseline" / config_hash(run_config(cfg, scale, world, per_frame=True))
+                )
                 work_dirs.append(work_dir)
                 out_dir = paths.baseline_dir if scale == last else work_dir / "model"
                 summary = train_scale(
@@ -75,6 +88,8 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
                 seconds += summary["seconds"]
                 final = summary["final"]
                 previous = out_dir / MODEL_FILE
+        if not is_main:
+            return {}
         metrics = {
             "steps": steps,
             "seconds": round(seconds, 2),
@@ -98,7 +113,7 @@ def _log_sample(tracker: StageRun, task: str, scale: int, tensors: dict[str, tor
 
 
 def main() -> None:
-    stage_main("train_baseline", run)
+    stage_main("train_baseline", run, distributed=True)
 
 
 if __name__ == "__main__":

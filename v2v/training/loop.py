@@ -608,7 +608,7 @@ def train_scale(
                 **{k: v for k, v in extra.items() if not k.endswith("seconds")},
             },
         )
-    distributed.shutdown()
+    distributed.barrier()  # every rank sees the model (the baseline trains its scales in one process group)
     return summary
 
 
