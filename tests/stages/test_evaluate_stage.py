@@ -158,3 +158,22 @@ def test_missing_or_stale_inputs_are_clear_errors(evaluated: ProjectPaths, tmp_p
     (copy.baseline_dir / "model.pt").unlink()
     with pytest.raises(CheckpointError, match=r"models/baseline/model.pt: checkpoint not found"):
         get_stage("evaluate")(config(), copy)
+
+
+def test_scoring_on_a_dask_cluster_gives_the_same_figures(evaluated: ProjectPaths, tmp_path: Path) -> None:
+    """``orchestrate.executor: dask``: each video scored by a worker (two workers, one torch thread per task on
+    both executors); the metrics, the summary, the per-frame series and the baseline's frames as the serial run's."""
+    runs = {}
+    for executor in ("serial", "dask"):
+        paths = ProjectPaths.at(tmp_path / executor)
+        shutil.copytree(evaluated.root, paths.root, ignore=shutil.ignore_patterns("evaluation", "cache", "mlruns"))
+        orchestrate = {"executor": executor, "dask_workers": 2, "threads_per_task": 1}
+        metrics = get_stage("evaluate")(config(orchestrate=orchestrate), paths)
+        files = sorted(f for f in paths.evaluation.rglob("*") if f.is_file() and f.suffix in (".png", ".json"))
+        runs[executor] = {
+            "metrics": {k: v for k, v in metrics.items() if not k.endswith("seconds")},
+            "plots": paths.evaluate_plots.read_bytes(),
+            "files": {str(f.relative_to(paths.evaluation)): f.read_bytes() for f in files},
+        }
+    assert "street_001/baseline/000000.png" in runs["serial"]["files"]
+    assert runs["dask"] == runs["serial"]

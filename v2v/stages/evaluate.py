@@ -16,16 +16,17 @@ measures real | vid2vid | baseline frame by frame. Outputs:
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
-from v2v.config import Config, EvaluateConfig
+from v2v.config import Config, EvaluateConfig, to_dict
 from v2v.data.clips import ClipDataset
 from v2v.data.tasks import get_task
 from v2v.eval.edges import EdgeCounts, score_edges
@@ -42,6 +43,7 @@ from v2v.io.atomic import atomic_dir, remove_stale_temporaries, write_bytes, wri
 from v2v.maps.face import FaceLandmarker
 from v2v.mlops.tracking import stage_run
 from v2v.ops.device import resolve_device
+from v2v.parallel import gpu_need, map_videos, scoped_cache, worker_cache
 from v2v.paths import ProjectPaths, project_relative
 from v2v.stages.common import split_timing, stage_main, write_metrics
 
@@ -71,34 +73,99 @@ def generated_videos(paths: ProjectPaths) -> list[str]:
     return found
 
 
+@dataclass
+class Scorers:
+    """What evaluate scores with: the per-frame baseline it synthesises, the feature networks, LPIPS and the task's
+    own judge (segmenter, landmarker or none)."""
+
+    task: str
+    baseline: Any  # SynthesisModel
+    nets: list[FeatureNet]
+    lpips: LPIPS
+    segmenter: Any | None
+    landmarker: FaceLandmarker | None
+
+
+def scorers(cfg: Config, paths: ProjectPaths) -> Scorers:
+    """:class:`Scorers`, built once per process (the stage's, or a Dask worker's) for these settings and files."""
+    ec = cfg.evaluate
+    files = [paths.baseline_dir / "model.pt", paths.segmenter_dir / "model.pt"]
+    stamps = [f"{f}:{f.stat().st_mtime_ns}:{f.stat().st_size}" if f.is_file() else str(f) for f in files]
+    settings = {"evaluate": to_dict(ec), "batch_norm": cfg.generate.batch_norm, "face": to_dict(cfg.face)}
+    key = json.dumps({"scorers": settings, "files": stamps}, sort_keys=True, default=str)
+    return worker_cache(key, lambda: _build_scorers(cfg, paths))
+
+
+def _build_scorers(cfg: Config, paths: ProjectPaths) -> Scorers:
+    ec = cfg.evaluate
+    device = resolve_device(ec.device, "evaluate.device")
+    baseline = load_model(paths.baseline_dir / "model.pt", device, cfg.generate.batch_norm)  # as vid2vid
+    if not baseline.config.get("per_frame"):
+        raise ValueError(
+            f"{paths.baseline_dir / 'model.pt'}: not a per-frame baseline; rerun `dvc repro train_baseline`"
+        )
+    task = baseline.config["train"]["task"]
+    maps = get_task(task).maps
+    return Scorers(
+        task=task,
+        baseline=baseline,
+        nets=feature_nets(ec, device),
+        lpips=LPIPS(ec.lpips_weights).to(device),
+        segmenter=load_segmenter(paths.segmenter_dir / "model.pt", device) if maps == "segment" else None,
+        landmarker=FaceLandmarker(cfg.face.predictor, upsample=cfg.face.upsample) if maps == "face" else None,
+    )
+
+
+VideoOutcome = tuple[VideoScores, dict[str, dict[str, Any]] | None, dict[str, EdgeCounts] | None]
+
+
+def evaluate_task(cfg: Config, paths: ProjectPaths, item: tuple[str, int, float]) -> VideoOutcome:
+    """One generated video ``(video_id, frames, fps)`` scored into ``evaluation/<video_id>/`` atomically (a task of
+    :func:`v2v.parallel.map_videos`, in this process or on a Dask worker): its scores, and its landmark or edge
+    figures when the task has them."""
+    video_id, frames, fps = item
+    s = scorers(cfg, paths)
+    dataset = ClipDataset(paths=paths, split="test", task=s.task, clip_length=1, with_flow=False)
+    (video,) = [v for v in dataset.videos if v.video_id == video_id]
+    landmarks = edges = None
+    with atomic_dir(paths.evaluation / video_id) as out:
+        scores = evaluate_video(
+            dataset,
+            video,
+            frames,
+            fps,
+            s.task,
+            s.baseline,
+            s.nets,
+            s.lpips,
+            cfg.evaluate,
+            FeatureCache(paths.eval_cache),
+            out,
+            segmenter=s.segmenter,
+            amp=cfg.generate.amp,  # the baseline in the precision vid2vid was generated in
+        )
+        systems = {"vid2vid": paths.results / video_id / "frames", "baseline": out / "baseline"}
+        if s.landmarker is not None:
+            landmarks = score_landmarks(s.landmarker, paths, video, frames, systems)
+        if get_task(s.task).maps == "edges":
+            edge_folder = paths.edge_maps / video_id
+            edges = score_edges(edge_folder, paths.frames / video_id, frames, systems, cfg.evaluate.edge_tolerance)
+    return scores, landmarks, edges
+
+
 def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
     """Evaluate every generated video; returns the metrics of ``metrics/evaluate.json``."""
     ec = cfg.evaluate
-    with stage_run("evaluate", cfg, paths, ("evaluate",)) as tracker:
+    with stage_run("evaluate", cfg, paths, ("evaluate",)) as tracker, scoped_cache():  # serial tasks reuse the nets
         started = time.perf_counter()
-        device = resolve_device(ec.device, "evaluate.device")
-        baseline = load_model(paths.baseline_dir / "model.pt", device, cfg.generate.batch_norm)  # as vid2vid
-        baseline_config = baseline.config
-        if not baseline_config.get("per_frame"):
-            raise ValueError(
-                f"{paths.baseline_dir / 'model.pt'}: not a per-frame baseline; rerun `dvc repro train_baseline`"
-            )
-        task = baseline_config["train"]["task"]
-        nets = feature_nets(ec, device)
-        lpips = LPIPS(ec.lpips_weights).to(device)
-        maps = get_task(task).maps
-        segmenter = load_segmenter(paths.segmenter_dir / "model.pt", device) if maps == "segment" else None
-        landmarker = FaceLandmarker(cfg.face.predictor, upsample=cfg.face.upsample) if maps == "face" else None
-        landmarks: dict[str, dict[str, dict[str, Any]]] = {}  # video → system → landmark consistency
-        edge_counts: dict[str, dict[str, EdgeCounts]] = {}  # video → system → edge matches (the edges task)
+        s = scorers(cfg, paths)
+        task, nets, lpips, segmenter, landmarker = s.task, s.nets, s.lpips, s.segmenter, s.landmarker
         dataset = ClipDataset(paths=paths, split="test", task=task, clip_length=1, with_flow=False)
         entries = {v.video_id: v for v in dataset.videos}
-        cache = FeatureCache(paths.eval_cache)
         paths.evaluation.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(paths.evaluation)
-        scored: list[VideoScores] = []
-        report_videos: list[ReportVideo] = []
-        for video_id in tqdm(generated_videos(paths), desc="evaluate", unit="video"):
+        items: list[tuple[str, int, float]] = []
+        for video_id in generated_videos(paths):
             if video_id not in entries:
                 raise ValueError(
                     f"{paths.results / video_id}: no test video {video_id!r} in {paths.frames_index}; "
@@ -110,46 +177,26 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
                     f"{paths.results / video_id}: generated for task {meta['task']!r}, but the baseline was trained "
                     f"for {task!r}; rerun `dvc repro` so both use train.task"
                 )
-            frames = min(int(meta["frames"]), ec.max_frames or int(meta["frames"]))
-            with atomic_dir(paths.evaluation / video_id) as out:
-                scores = evaluate_video(
-                    dataset,
-                    entries[video_id],
-                    frames,
-                    float(meta["fps"]),
-                    task,
-                    baseline,
-                    nets,
-                    lpips,
-                    ec,
-                    cache,
-                    out,
-                    segmenter=segmenter,
-                    amp=cfg.generate.amp,  # the baseline in the precision vid2vid was generated in
-                )
-                if landmarker is not None:
-                    landmarks[video_id] = score_landmarks(
-                        landmarker,
-                        paths,
-                        entries[video_id],
-                        frames,
-                        {"vid2vid": paths.results / video_id / "frames", "baseline": out / "baseline"},
-                    )
-                if maps == "edges":
-                    edge_counts[video_id] = score_edges(
-                        paths.edge_maps / video_id,
-                        paths.frames / video_id,
-                        frames,
-                        {"vid2vid": paths.results / video_id / "frames", "baseline": out / "baseline"},
-                        ec.edge_tolerance,
-                    )
-            scored.append(scores)
-            if len(report_videos) < ec.report_videos:
-                report_videos.append(
-                    ReportVideo(
-                        video_id, paths.evaluation / video_id / "compare.webm", "input maps | real | vid2vid | baseline"
-                    )
-                )
+            items.append((video_id, min(int(meta["frames"]), ec.max_frames or int(meta["frames"])), float(meta["fps"])))
+        outcomes = map_videos(
+            functools.partial(evaluate_task, cfg, paths),
+            items,
+            names=[video_id for video_id, _, _ in items],
+            desc="evaluate",
+            **cfg.orchestrate.map_options(),
+            gpu=gpu_need(True, ec.device),
+        )
+        scored = [scores for scores, _, _ in outcomes]
+        landmarks = {item[0]: marks for item, (_, marks, _) in zip(items, outcomes, strict=True) if marks is not None}
+        edge_counts = {
+            item[0]: counts for item, (_, _, counts) in zip(items, outcomes, strict=True) if counts is not None
+        }
+        report_videos = [
+            ReportVideo(
+                video_id, paths.evaluation / video_id / "compare.webm", "input maps | real | vid2vid | baseline"
+            )
+            for video_id, _, _ in items[: ec.report_videos]
+        ]
         prefs = preferences(scored, SYSTEMS[0], SYSTEMS[1], ec.segment_frames, ec.tie_tolerance)
         metrics = summarise(scored, nets, prefs) | landmark_metrics(landmarks) | edge_metrics(edge_counts)
         metrics["seconds"] = round(time.perf_counter() - started, 2)
