@@ -6,6 +6,7 @@ import csv
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import cv2
 import pytest
@@ -50,7 +51,7 @@ def config(**sections: dict) -> Config:
         },
         "segmenter": {"steps": 30, "batch_size": 4, "device": "cpu"},
         "tracking": {"enabled": False},
-        "orchestrate": {"threads_per_task": 1},  # float sums depend on the thread count: the Dask test compares
+        "orchestrate": {"threads_per_task": 1},  # float sums depend on the thread count (the Dask test)
     }
     for key, values in sections.items():
         data.setdefault(key, {}).update(values)
@@ -162,18 +163,30 @@ def test_missing_or_stale_inputs_are_clear_errors(evaluated: ProjectPaths, tmp_p
 
 
 def test_scoring_on_a_dask_cluster_gives_the_same_figures(evaluated: ProjectPaths, tmp_path: Path) -> None:
-    """``orchestrate.executor: dask``: each video scored by a worker (two workers, one torch thread per task as in
-    the serial run of the fixture); the metrics, the per-frame series, the summary and the baseline's frames as the
-    serial run's."""
+    """``orchestrate.executor: dask``: each video scored by a worker (two workers, one torch thread per task on both
+    executors): the baseline's frames and the per-frame series as a serial run's to the byte, the metrics to float
+    rounding (the Fréchet distance of random-weight Inception features, ~3e5, has moved by 1 in its last digit)."""
+    runs = {}
+    for executor in ("serial", "dask"):
+        paths = ProjectPaths.at(tmp_path / executor)
+        shutil.copytree(evaluated.root, paths.root, ignore=shutil.ignore_patterns("evaluation", "cache", "mlruns"))
+        get_stage("evaluate")(config(orchestrate={"executor": executor, "dask_workers": 2}), paths)
+        frames = sorted(paths.evaluation.rglob("*.png"))
+        runs[executor] = (
+            json.loads(paths.evaluate_metrics.read_text()),
+            paths.evaluate_plots.read_bytes(),
+            {str(f.relative_to(paths.evaluation)): f.read_bytes() for f in frames},
+        )
+    (serial, serial_plots, serial_frames), (dask, dask_plots, dask_frames) = runs["serial"], runs["dask"]
+    assert "street_001/baseline/000000.png" in serial_frames and dask_frames == serial_frames
+    assert dask_plots == serial_plots
+    assert dask == _approx(serial)
 
-    def outputs(paths: ProjectPaths) -> dict[str, bytes]:
-        files = [f for f in paths.evaluation.rglob("*") if f.is_file() and f.suffix in (".png", ".json")]
-        return {str(f.relative_to(paths.evaluation)): f.read_bytes() for f in sorted(files)}
 
-    paths = ProjectPaths.at(tmp_path / "dask")
-    shutil.copytree(evaluated.root, paths.root, ignore=shutil.ignore_patterns("evaluation", "cache", "mlruns"))
-    get_stage("evaluate")(config(orchestrate={"executor": "dask", "dask_workers": 2}), paths)
-    assert paths.evaluate_metrics.read_bytes() == evaluated.evaluate_metrics.read_bytes()  # timings: metrics/timing
-    assert paths.evaluate_plots.read_bytes() == evaluated.evaluate_plots.read_bytes()
-    assert "street_001/baseline/000000.png" in outputs(evaluated)
-    assert outputs(paths) == outputs(evaluated)
+def _approx(value: Any) -> Any:
+    """``value`` with every float inside (nested dicts and lists too) compared to float rounding."""
+    if isinstance(value, dict):
+        return {key: _approx(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_approx(item) for item in value]
+    return pytest.approx(value, rel=1e-5) if isinstance(value, float) else value

@@ -147,7 +147,8 @@ def evaluate_task(cfg: Config, paths: ProjectPaths, item: tuple[str, int, float]
         systems = {"vid2vid": paths.results / video_id / "frames", "baseline": out / "baseline"}
         if s.landmarker is not None:
             landmarks = score_landmarks(s.landmarker, paths, video, frames, systems)
-        if get_task(s.task).maps == "edges":
+        maps = get_task(s.task).maps
+        if maps == "edges":
             edge_folder = paths.edge_maps / video_id
             edges = score_edges(edge_folder, paths.frames / video_id, frames, systems, cfg.evaluate.edge_tolerance)
     return scores, landmarks, edges
