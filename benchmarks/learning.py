@@ -198,12 +198,20 @@ def steps_of(schedule: dict[str, Any], train_videos: int, context: int, chunk: i
 
 
 def plan(
-    seconds: float, per_step: list[tuple[float, float]], train_videos: int, context: int, chunk: int
+    seconds: float,
+    per_step: list[tuple[float, float]],
+    train_videos: int,
+    context: int,
+    chunk: int,
+    equal_steps: bool = False,
 ) -> dict[str, Any]:
     """Epochs per probed scale so that vid2vid plus the baseline (same epochs, same steps) fill ``seconds``;
-    the scales share the time as ``SHARE`` does (renormalised when there are fewer than three)."""
+    the scales share the time as ``SHARE`` does (renormalised when there are fewer than three), or, with
+    ``equal_steps``, in proportion to their step times: every scale then trains as many steps, as the reference's
+    progressive recipe trains each scale for the same epochs."""
     schedule: dict[str, Any] = {}
-    shares = [share / sum(SHARE[: len(per_step)]) for share in SHARE[: len(per_step)]]
+    weights = [v + b for v, b in per_step] if equal_steps else SHARE[: len(per_step)]
+    shares = [weight / sum(weights) for weight in weights]
     for scale, (share, (vid2vid, baseline)) in enumerate(zip(shares, per_step, strict=True)):
         epochs = 2
         while steps_of(scale_schedule(scale, epochs + 1), train_videos, context, chunk) * (vid2vid + baseline) <= (
