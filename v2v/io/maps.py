@@ -27,7 +27,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import numpy.typing as npt
-import torch
 
 from v2v.errors import DamagedFileError
 from v2v.io.atomic import atomic_path
@@ -148,6 +147,8 @@ def write_flow(
     0.016 px for ``|flow| < 64``. ``atomic=False``: only inside a staged folder (see
     :func:`v2v.io.atomic.atomic_path`).
     """
+    import torch  # here, not at the top: stages that never write flow (a skipped map stage) skip its import
+
     path = Path(path)
     _check_suffix(path, (".npy",), "flow map")
     flow = np.asarray(flow)

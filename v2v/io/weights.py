@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 from v2v.io.files import file_sha256
 
@@ -41,6 +42,8 @@ class WeightsInfo:
 
 
 def _checkpoint_file(url: str) -> Path:
+    import torch
+
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
 
 
@@ -110,6 +113,8 @@ def build_torchvision_model(
 
 def load_state_dict(path: Path, key: str, what: str, model: torch.nn.Module | None = None) -> dict[str, Any]:
     """A state dict from ``path`` (``weights_only=True``), checked against ``model`` when given."""
+    import torch
+
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:

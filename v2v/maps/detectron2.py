@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 from v2v.io.weights import WeightsError, WeightsInfo, file_sha256
 
@@ -85,6 +87,7 @@ def load_detectron2(
 
 def detectron2_inputs(frames: Sequence[npt.NDArray[np.uint8]], cfg: Any, device: torch.device) -> list[dict[str, Any]]:
     """detectron2's input dicts: images in the config's channel order, resized as its test transform does."""
+    import torch
     from detectron2.data import transforms as T
 
     resize = T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST] * 2, cfg.INPUT.MAX_SIZE_TEST)

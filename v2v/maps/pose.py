@@ -12,15 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 from v2v.io.weights import build_torchvision_detector
 from v2v.maps.detectron2 import detectron2_inputs, load_detectron2
+from v2v.ops.device import inference_mode
 
 KP = npt.NDArray[np.float64]
 
@@ -185,6 +188,8 @@ class TorchvisionPose:
         max_detections: int = 100,  # at most this many objects per frame
         device: torch.device | None = None,  # where the model runs
     ) -> None:
+        import torch
+
         self.device = device or torch.device("cpu")
         self.net, self.weights = build_torchvision_detector(
             "keypointrcnn_resnet50_fpn",
@@ -197,9 +202,11 @@ class TorchvisionPose:
         self.net.to(self.device)
         self.score_threshold = score_threshold
 
-    @torch.inference_mode()
+    @inference_mode
     def __call__(self, frames: Sequence[npt.NDArray[np.uint8]]) -> list[list[Person]]:
         """People of each frame of a batch (one forward pass); confidences are sigmoids of the heatmap logits."""
+        import torch
+
         tensors = []
         for rgb in frames:
             assert rgb.ndim == 3 and rgb.shape[2] == 3 and rgb.dtype == np.uint8, (rgb.shape, rgb.dtype)
@@ -235,9 +242,11 @@ class Detectron2Pose:
     ) -> None:
         self.model, self.cfg, _, self.weights = load_detectron2(config, weights, device, "pose")
         self.score_threshold = score_threshold
+        import torch
+
         self.device = device or torch.device("cpu")
 
-    @torch.inference_mode()
+    @inference_mode
     def __call__(self, frames: Sequence[npt.NDArray[np.uint8]]) -> list[list[Person]]:
         result = []
         for out in self.model(detectron2_inputs(frames, self.cfg, self.device)):

@@ -22,12 +22,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-import torch
 from tqdm import tqdm
+
+if TYPE_CHECKING:
+    import torch
 
 import v2v.maps.ground_truth as ground_truth
 from v2v.data.labels import BY_NAME
@@ -38,6 +40,7 @@ from v2v.io.weights import build_torchvision_detector
 from v2v.maps.detectron2 import detectron2_inputs, load_detectron2
 from v2v.maps.frames import batches, open_video, read_frame
 from v2v.maps.tracking import InstanceTracker
+from v2v.ops.device import inference_mode
 
 RGB = npt.NDArray[np.uint8]
 
@@ -110,6 +113,8 @@ def kept(labels: np.ndarray, scores: np.ndarray, classes: dict[int, int], score_
 
 def _to_tensors(frames: Sequence[RGB], device: torch.device) -> list[torch.Tensor]:
     """RGB uint8 frames → list of ``(3, H, W)`` float tensors in [0, 1] on ``device``."""
+    import torch
+
     out = []
     for rgb in frames:
         assert rgb.ndim == 3 and rgb.shape[2] == 3 and rgb.dtype == np.uint8, (rgb.shape, rgb.dtype)
@@ -137,6 +142,8 @@ class TorchvisionSegmenter:
 
         if model not in ("maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2"):
             raise ValueError(f"segment.model: expected maskrcnn_resnet50_fpn or maskrcnn_resnet50_fpn_v2, got {model}")
+        import torch
+
         self.device = device or torch.device("cpu")
         self.net, self.weights = build_torchvision_detector(
             model,
@@ -153,9 +160,11 @@ class TorchvisionSegmenter:
         self.mask_threshold = mask_threshold
         self.label_set = sorted(set(self.class_map.values()))
 
-    @torch.inference_mode()
+    @inference_mode
     def __call__(self, frames: Sequence[RGB]) -> list[Detections]:
         """Detect objects in a batch of RGB frames (one forward pass)."""
+        import torch
+
         outputs = self.net(_to_tensors(frames, self.device))
         result = []
         for rgb, out in zip(frames, outputs, strict=True):
@@ -195,9 +204,11 @@ class Detectron2Segmenter:
         self.class_map = class_map(categories, classes)
         self.score_threshold = score_threshold
         self.label_set = sorted(set(self.class_map.values()))
+        import torch
+
         self.device = device or torch.device("cpu")
 
-    @torch.inference_mode()
+    @inference_mode
     def __call__(self, frames: Sequence[RGB]) -> list[Detections]:
         outputs = self.model(detectron2_inputs(frames, self.cfg, self.device))
         result = []

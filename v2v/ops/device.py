@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
-import torch
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported where it is used, not here: the map stages import this module, and a stage with nothing to do
+# (maps its task does not read) must finish before torch's ~2 s import (tests/stages/test_startup.py)
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class DeviceError(RuntimeError):
@@ -15,6 +24,8 @@ class DeviceError(RuntimeError):
 
 def resolve_device(requested: str, key: str = "device") -> torch.device:
     """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is an error naming ``key``."""
+    import torch
+
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if requested.startswith("cuda") and not torch.cuda.is_available():
@@ -26,11 +37,15 @@ def amp_dtype(device: torch.device) -> torch.dtype:
     """The mixed-precision dtype of ``amp`` params: float16 on CUDA (with a GradScaler when training),
     bfloat16 on CPU (no scaler needed; about 2.5x faster convolutions where the CPU has AVX-512 BF16 or
     AMX, see ``benchmarks/model.py``)."""
+    import torch
+
     return torch.float16 if device.type == "cuda" else torch.bfloat16
 
 
 def autocast(device: torch.device, enabled: bool) -> torch.autocast:
     """``torch.autocast`` in the project's mixed-precision dtype for ``device`` (a no-op when not enabled)."""
+    import torch
+
     return torch.autocast(device.type, dtype=amp_dtype(device), enabled=enabled)
 
 
@@ -46,6 +61,8 @@ def deterministic_algorithms(enabled: bool) -> Iterator[None]:
     if not enabled:
         yield
         return
+    import torch
+
     before = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
@@ -53,3 +70,16 @@ def deterministic_algorithms(enabled: bool) -> Iterator[None]:
         yield
     finally:
         torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+
+
+def inference_mode(method: Callable[P, R]) -> Callable[P, R]:
+    """``torch.inference_mode()`` as a decorator that imports torch on the first call, not at the definition."""
+
+    @functools.wraps(method)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+        import torch
+
+        with torch.inference_mode():
+            return method(*args, **kwargs)
+
+    return wrapped

@@ -18,9 +18,6 @@ from typing import Any
 from v2v.config import Config, ConfigError, load_config
 from v2v.errors import describe_error
 from v2v.io.atomic import write_json
-from v2v.io.video import VideoError
-from v2v.mlops.tracking import TrackingError
-from v2v.ops.device import DeviceError
 from v2v.paths import ProjectPaths
 
 log = logging.getLogger(__name__)
@@ -32,13 +29,12 @@ class StageError(RuntimeError):
 
 # Ordinary failures: bad params, missing, unreadable or damaged files, permissions, a full disk, bad checkpoints,
 # values from user data, non-finite training. They end a stage with one message, not a traceback (V2V_DEBUG=1
-# adds it). Programming errors (TypeError, AttributeError, AssertionError, ...) still show theirs.
+# adds it). Programming errors (TypeError, AttributeError, AssertionError, ...) still show theirs. The library's
+# own errors (VideoError, DeviceError, TrackingError, WeightsError) are RuntimeErrors: named here, their modules
+# would load OpenCV and torch before a stage knows it has anything to do.
 USER_ERRORS = (
     ConfigError,
     StageError,
-    VideoError,
-    DeviceError,
-    TrackingError,
     OSError,
     ValueError,
     RuntimeError,

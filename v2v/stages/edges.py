@@ -118,9 +118,9 @@ def edges_task(
 def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
     """Edge maps for every extracted video; returns the metrics written to ``metrics/edges.json``."""
     ec = cfg.edges
+    if (skipped := skip_unneeded("edges", cfg, paths, paths.edge_maps, paths.edges_metrics)) is not None:
+        return skipped
     with stage_run("edges", cfg, paths, ("edges",)) as tracker:
-        if (skipped := skip_unneeded("edges", cfg, paths, paths.edge_maps, paths.edges_metrics, tracker)) is not None:
-            return skipped
         started = time.perf_counter()
         video_ids = list_videos(paths.frames)
 

@@ -108,9 +108,9 @@ def face_task(fc: FaceConfig, frames_root: Path, maps_root: Path, video_id: str,
 def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
     """Face maps for every extracted video; returns the metrics written to ``metrics/face.json``."""
     fc = cfg.face
+    if (skipped := skip_unneeded("face", cfg, paths, paths.face_maps, paths.face_metrics)) is not None:
+        return skipped
     with stage_run("face", cfg, paths, ("face",)) as tracker, scoped_cache():  # serial tasks reuse the landmarker
-        if (skipped := skip_unneeded("face", cfg, paths, paths.face_maps, paths.face_metrics, tracker)) is not None:
-            return skipped
         started = time.perf_counter()
         video_ids = list_videos(paths.frames)
         weights = landmarker_for(fc).weights

@@ -36,12 +36,14 @@ STATUS_FILE = "status.json"  # the whole output of a stage whose maps the task d
 
 
 def skip_unneeded(
-    stage: MapStage, cfg: Config, paths: ProjectPaths, out_root: Path, metrics_path: Path, tracker: StageRun
+    stage: MapStage, cfg: Config, paths: ProjectPaths, out_root: Path, metrics_path: Path
 ) -> dict[str, Any] | None:
     """When ``train.task`` does not read this stage's maps, compute nothing: the output is one ``status.json``
     saying so (the same bytes whatever ran before: maps of earlier runs are parked under ``cache/maps/<stage>``,
-    outside DVC, and come back if the task reads them again) and metrics saying so. None otherwise (parked maps
-    are moved back first: the stage's per-video fingerprints then decide which it can reuse)."""
+    outside DVC, and come back if the task reads them again) and metrics saying so; no MLflow run (nothing to log:
+    the stage is called before the tracker opens, so a skipped stage costs the interpreter's start and its
+    imports, under 2 s). None otherwise (parked maps are moved back first: the stage's per-video fingerprints
+    then decide which it can reuse)."""
     out_root.mkdir(parents=True, exist_ok=True)
     status = out_root / STATUS_FILE
     parked = paths.parked_maps / stage
@@ -54,8 +56,6 @@ def skip_unneeded(
     write_json(status, {"needed": False, "reason": reason})
     metrics = {"needed": 0, "videos": 0, "frames": 0, "seconds": 0.0}
     write_metrics(metrics_path, metrics)
-    tracker.log_metrics(metrics)
-    tracker.set_tags({f"v2v.{stage}.needed": "false"})
     log.info("%s: nothing to do: %s (set train.task to use them)", stage, reason)
     return metrics
 

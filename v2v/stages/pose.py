@@ -163,9 +163,9 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
     """Pose maps for every extracted video; returns the metrics written to ``metrics/pose.json``."""
     pc = cfg.pose
     truth_root = paths / pc.ground_truth_dir
+    if (skipped := skip_unneeded("pose", cfg, paths, paths.pose_maps, paths.pose_metrics)) is not None:
+        return skipped
     with stage_run("pose", cfg, paths, ("pose",)) as tracker:
-        if (skipped := skip_unneeded("pose", cfg, paths, paths.pose_maps, paths.pose_metrics, tracker)) is not None:
-            return skipped
         started = time.perf_counter()
         video_ids = list_videos(paths.frames)
 

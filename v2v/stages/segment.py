@@ -104,11 +104,9 @@ def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
     """Segment every extracted video; returns the metrics written to ``metrics/segment.json``."""
     sc = cfg.segment
     truth_root = paths / sc.ground_truth_dir
+    if (skipped := skip_unneeded("segment", cfg, paths, paths.segment_maps, paths.segment_metrics)) is not None:
+        return skipped
     with stage_run("segment", cfg, paths, ("segment",)) as tracker:
-        if (
-            skipped := skip_unneeded("segment", cfg, paths, paths.segment_maps, paths.segment_metrics, tracker)
-        ) is not None:
-            return skipped
         started = time.perf_counter()
         video_ids = list_videos(paths.frames)
 
