@@ -48,6 +48,7 @@ from v2v.flow.dis import DisFlow, DisPreset, to_gray
 from v2v.flow.raft import RaftFlow
 from v2v.flow.truth import endpoint_error
 from v2v.flow.video import compute_video_flow, single_threaded_kernels
+from v2v.io.frames import frame_name
 from v2v.io.maps import read_rgb, write_rgb
 
 
@@ -73,7 +74,7 @@ def make_frames(folder: Path, width: int, height: int, frames: int) -> tuple[lis
     """JPEG q95 frames of a synthetic street clip, and the true backward flow of frames 1..T-1."""
     files, truth = [], []
     for t, frame in enumerate(generate_clip("street", width=width, height=height, num_frames=frames, seed=0)):
-        path = folder / f"{t:06d}.jpg"
+        path = folder / frame_name(t, ".jpg")
         write_rgb(path, frame.rgb)
         files.append(path)
         if t > 0:

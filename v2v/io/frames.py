@@ -24,6 +24,12 @@ def frame_name(t: int, suffix: str = ".png") -> str:
     return f"{t:0{FRAME_DIGITS}d}{suffix}"
 
 
+def frame_pattern(suffix: str = ".png", folder: str = "") -> str:
+    """The printf pattern of :func:`frame_name` that a ``meta.json`` records (``map/%06d.png``), for other tools."""
+    pattern = f"%0{FRAME_DIGITS}d{suffix}"
+    return f"{folder}/{pattern}" if folder else pattern
+
+
 INDEX_FILE = "index.json"  # beside the video folders
 
 

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 import v2v.maps.ground_truth as ground_truth
 from v2v.data.labels import BY_NAME
 from v2v.io.atomic import atomic_dir, write_json
-from v2v.io.frames import META_FILE, frame_name
+from v2v.io.frames import META_FILE, frame_name, frame_pattern
 from v2v.io.maps import write_instance, write_label
 from v2v.io.weights import build_torchvision_detector
 from v2v.maps.detectron2 import detectron2_inputs, load_detectron2
@@ -283,7 +283,7 @@ def segment_video(
             "num_frames": len(files),
             "width": w,
             "height": h,
-            "frame_pattern": "%06d.png",
+            "frame_pattern": frame_pattern(),
             "label_dir": "label",
             "instance_dir": "instance",
             "instance_encoding": "class_id*1000+k for things (k tracked through the clip), class_id for stuff",

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from v2v.io.atomic import atomic_dir, write_json
 from v2v.io.decode import Decoder, VideoReader
 from v2v.io.files import file_sha256, write_manifest
-from v2v.io.frames import FRAME_DIGITS, META_FILE, frame_name
+from v2v.io.frames import META_FILE, frame_name, frame_pattern
 from v2v.io.video import VIDEO_SUFFIXES, VideoError
 
 log = logging.getLogger(__name__)
@@ -391,7 +391,7 @@ def extract_video(
             "num_frames": written,
             "first_source_frame": first,  # after resampling; > 0 for the held-out part of a video split in time
             "frame_format": spec.frame_format,
-            "frame_pattern": f"%0{FRAME_DIGITS}d.{spec.frame_format}",
+            "frame_pattern": frame_pattern(f".{spec.frame_format}"),
             "fingerprint": fingerprint(sha, spec, decoder, source.part),
         }
         write_json(tmp / META_FILE, meta)

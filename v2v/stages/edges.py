@@ -22,7 +22,7 @@ from tqdm import tqdm
 import v2v.maps.edges as edge_ops
 from v2v.config import Config, EdgesConfig, to_dict
 from v2v.io.atomic import atomic_dir, write_json
-from v2v.io.frames import META_FILE, frame_name, read_meta
+from v2v.io.frames import META_FILE, frame_name, frame_pattern, read_meta
 from v2v.io.maps import read_instance, write_mask
 from v2v.maps.frames import (
     code_fingerprint,
@@ -84,7 +84,7 @@ def edges_video(
             "num_frames": len(files),
             "width": meta["width"],
             "height": meta["height"],
-            "frame_pattern": "%06d.png",
+            "frame_pattern": frame_pattern(),
             "encoding": "8-bit PNG, 255 = edge",
             "method": "opencv GaussianBlur + Canny (L2 gradient)",
             "settings": settings(ec),

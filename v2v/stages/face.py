@@ -23,7 +23,7 @@ from tqdm import tqdm
 import v2v.maps.face as face_ops
 from v2v.config import Config, FaceConfig, to_dict
 from v2v.io.atomic import atomic_dir, write_json
-from v2v.io.frames import META_FILE, frame_name
+from v2v.io.frames import META_FILE, frame_name, frame_pattern
 from v2v.io.maps import write_label, write_mask
 from v2v.maps.face import LANDMARKS_FILE
 from v2v.maps.frames import (
@@ -80,8 +80,8 @@ def face_video(
             "num_frames": len(files),
             "width": w,
             "height": h,
-            "map_pattern": "map/%06d.png",
-            "parts_pattern": "parts/%06d.png",
+            "map_pattern": frame_pattern(folder="map"),
+            "parts_pattern": frame_pattern(folder="parts"),
             "landmarks": LANDMARKS_FILE,
             **landmarker.info(),
             "settings": to_dict(fc),

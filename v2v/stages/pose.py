@@ -24,7 +24,7 @@ import v2v.maps.tracking as instance_tracking
 from v2v.config import Config, PoseConfig, to_dict
 from v2v.data.labels import INSTANCE_DIVISOR, label_id
 from v2v.io.atomic import atomic_dir, write_json
-from v2v.io.frames import META_FILE, frame_name
+from v2v.io.frames import META_FILE, frame_name, frame_pattern
 from v2v.io.maps import write_rgb
 from v2v.maps.frames import (
     batches,
@@ -135,9 +135,9 @@ def pose_video(
             "num_frames": len(files),
             "width": w,
             "height": h,
-            "frame_pattern": "%06d.png",
-            "keypoints_pattern": "keypoints/%06d.json",
-            "map_pattern": "map/%06d.png",
+            "frame_pattern": frame_pattern(),
+            "keypoints_pattern": frame_pattern(".json", "keypoints"),
+            "map_pattern": frame_pattern(folder="map"),
             "keypoint_format": "OpenPose BODY_25 pose_keypoints_2d (x, y, c) + coco17_keypoints_2d",
             **info,
             "settings": settings(pc),
