@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch loads where a model is built or run, so a stage that skips never loads it
     import torch
 
 from v2v.io.files import file_sha256

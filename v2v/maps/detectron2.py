@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch loads where a model is built or run, so a stage that skips never loads it
     import torch
 
 from v2v.io.weights import WeightsError, WeightsInfo, file_sha256

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch loads where a model is built or run, so a stage that skips never loads it
     import torch
 
 from v2v.io.weights import build_torchvision_detector

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch loads where a model is built or run, so a stage that skips never loads it
     import torch
 
 import v2v.maps.ground_truth as ground_truth
@@ -198,14 +198,14 @@ class Detectron2Segmenter:
         device: torch.device | None = None,  # where the model runs
         key: str = "segment",  # params section named in errors
     ) -> None:
+        import torch
+
         self.model, self.cfg, categories, self.weights = load_detectron2(config, weights, device, key)
         if hasattr(self.cfg.MODEL, "ROI_HEADS"):
             self.cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = score_threshold
         self.class_map = class_map(categories, classes)
         self.score_threshold = score_threshold
         self.label_set = sorted(set(self.class_map.values()))
-        import torch
-
         self.device = device or torch.device("cpu")
 
     @inference_mode
