@@ -240,10 +240,10 @@ class Detectron2Pose:
         score_threshold: float = 0.5,  # drop people scoring below
         device: torch.device | None = None,  # where the model runs
     ) -> None:
-        self.model, self.cfg, _, self.weights = load_detectron2(config, weights, device, "pose")
-        self.score_threshold = score_threshold
         import torch
 
+        self.model, self.cfg, _, self.weights = load_detectron2(config, weights, device, "pose")
+        self.score_threshold = score_threshold
         self.device = device or torch.device("cpu")
 
     @inference_mode

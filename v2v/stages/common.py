@@ -30,8 +30,8 @@ class StageError(RuntimeError):
 # Ordinary failures: bad params, missing, unreadable or damaged files, permissions, a full disk, bad checkpoints,
 # values from user data, non-finite training. They end a stage with one message, not a traceback (V2V_DEBUG=1
 # adds it). Programming errors (TypeError, AttributeError, AssertionError, ...) still show theirs. The library's
-# own errors (VideoError, DeviceError, TrackingError, WeightsError) are RuntimeErrors: named here, their modules
-# would load OpenCV and torch before a stage knows it has anything to do.
+# own errors (VideoError, DeviceError, TrackingError, WeightsError) are RuntimeErrors, caught as such: naming them
+# here would import their modules into every stage before it knows it has anything to do.
 USER_ERRORS = (
     ConfigError,
     StageError,
