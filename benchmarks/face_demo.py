@@ -128,9 +128,9 @@ def main() -> None:
     if args.minutes:
         values = yaml.safe_load(params.read_text())
         videos = len(training_dataset(cfg, paths, 0).videos)
-        per_step = probe(args.work, values, videos, scales=cfg.train.num_scales)
+        per_step, per_clip = probe(args.work, values, videos, scales=cfg.train.num_scales)
         left = args.minutes * 60 - (time.perf_counter() - started) - max(180.0, RESERVE * args.minutes * 60)
-        schedule = plan(left, per_step, videos, context=2, chunk=cfg.train.chunk_frames, equal_steps=True)
+        schedule = plan(left, per_step, per_clip, videos, context=2, chunk=cfg.train.chunk_frames, equal_steps=True)
         for section, changes in schedule.items():
             values[section].update(changes)
         params.write_text(yaml.safe_dump(values, sort_keys=False))

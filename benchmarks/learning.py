@@ -121,14 +121,20 @@ def run_stage(name: str, root: Path, params: Path, code: Path) -> float:
     return seconds
 
 
-def probe(root: Path, params: dict[str, Any], train_videos: int, scales: int = 3) -> list[tuple[float, float]]:
-    """Seconds per step (vid2vid, baseline) at each of ``scales`` scales, on rollouts of two chunks: the median
-    step-to-step time of a few steps (the first step's set-up left out)."""
+Times = list[tuple[float, float]]  # (vid2vid, baseline) seconds per scale
+
+
+def probe(root: Path, params: dict[str, Any], train_videos: int, scales: int = 3) -> tuple[Times, Times]:
+    """Seconds per step and extra seconds per clip (vid2vid, baseline) at each of ``scales`` scales, on rollouts of
+    two chunks: the median time of the steps inside a clip, and how much longer a clip's first step takes (its
+    loading and set-up: +0.37 s on the face profile at 80×64, a quarter of the run's time on 1-window clips, which
+    a median of steps alone never saw). The run's first step is left out."""
     from v2v.config import config_from_dict
     from v2v.stages.train import training_dataset
     from v2v.training.loop import train_scale
 
-    per_step: list[tuple[float, float]] = []
+    per_step: Times = []
+    per_clip: Times = []
     previous: dict[bool, Path | None] = {False: None, True: None}
     videos = min(train_videos, 3)
     for scale in range(scales):
@@ -139,7 +145,7 @@ def probe(root: Path, params: dict[str, Any], train_videos: int, scales: int = 3
                 f"train_scale{scale}": {
                     "epochs": 1,
                     "decay_epochs": 0,
-                    "samples_per_video": 2,
+                    "samples_per_video": 3,
                     "start_frames": frames,
                     "max_frames": frames,
                     "double_every": 0,
@@ -149,7 +155,7 @@ def probe(root: Path, params: dict[str, Any], train_videos: int, scales: int = 3
         )
         probe_params["train"] = {**probe_params["train"], "log_every": 1}
         cfg = config_from_dict(probe_params)
-        times = []
+        times, extras = [], []
         for per_frame in (False, True):
             dataset = training_dataset(cfg, _paths(root), scale)
             dataset.videos = dataset.videos[:videos]
@@ -167,11 +173,18 @@ def probe(root: Path, params: dict[str, Any], train_videos: int, scales: int = 3
                 per_frame=per_frame,
             )
             previous[per_frame] = out / "model.pt"
-            times.append(statistics.median(b - a for a, b in itertools.pairwise(stamps)))
+            steps = [b - a for a, b in itertools.pairwise(stamps)]  # steps 2, 3, ...: two per clip
+            times.append(statistics.median(steps[0::2]))  # each clip's second step
+            extras.append(max(0.0, statistics.median(steps[1::2]) - times[-1]))  # later clips' first steps
         per_step.append((times[0], times[1]))
-        print(f"  probe scale {scale}: vid2vid {times[0]:.2f} s/step, baseline {times[1]:.2f} s/step", flush=True)
+        per_clip.append((extras[0], extras[1]))
+        print(
+            f"  probe scale {scale}: vid2vid {times[0]:.2f} s/step + {extras[0]:.2f} s/clip, "
+            f"baseline {times[1]:.2f} s/step + {extras[1]:.2f} s/clip",
+            flush=True,
+        )
     shutil.rmtree(root / "probe")
-    return per_step
+    return per_step, per_clip
 
 
 def scale_schedule(scale: int, epochs: int) -> dict[str, Any]:
@@ -197,26 +210,34 @@ def steps_of(schedule: dict[str, Any], train_videos: int, context: int, chunk: i
     return sum(per_epoch * len(rollout_windows(clips.frames_at(e), context, chunk)) for e in range(schedule["epochs"]))
 
 
+def seconds_of(
+    scale: int, epochs: int, per_step: float, per_clip: float, train_videos: int, context: int, chunk: int
+) -> float:
+    """Training seconds of ``epochs`` of one scale's schedule: its steps, plus the extra time of each clip's start."""
+    schedule = scale_schedule(scale, epochs)
+    clips = epochs * train_videos * schedule["samples_per_video"]
+    return steps_of(schedule, train_videos, context, chunk) * per_step + clips * per_clip
+
+
 def plan(
     seconds: float,
-    per_step: list[tuple[float, float]],
+    per_step: Times,
+    per_clip: Times,
     train_videos: int,
     context: int,
     chunk: int,
     equal_steps: bool = False,
 ) -> dict[str, Any]:
-    """Epochs per probed scale so that vid2vid plus the baseline (same epochs, same steps) fill ``seconds``;
+    """Epochs per probed scale so that vid2vid plus the baseline (same epochs, same steps and clips) fill ``seconds``;
     the scales share the time as ``SHARE`` does (renormalised when there are fewer than three), or, with
     ``equal_steps``, in proportion to their step times: every scale then trains as many steps, as the reference's
     progressive recipe trains each scale for the same epochs."""
     schedule: dict[str, Any] = {}
     weights = [v + b for v, b in per_step] if equal_steps else SHARE[: len(per_step)]
     shares = [weight / sum(weights) for weight in weights]
-    for scale, (share, (vid2vid, baseline)) in enumerate(zip(shares, per_step, strict=True)):
+    for scale, (share, step, clip) in enumerate(zip(shares, per_step, per_clip, strict=True)):
         epochs = 2
-        while steps_of(scale_schedule(scale, epochs + 1), train_videos, context, chunk) * (vid2vid + baseline) <= (
-            share * seconds
-        ):
+        while seconds_of(scale, epochs + 1, sum(step), sum(clip), train_videos, context, chunk) <= share * seconds:
             epochs += 1
         schedule[f"train_scale{scale}"] = scale_schedule(scale, epochs)
     return schedule
@@ -289,9 +310,9 @@ def main() -> None:
     if args.schedule:
         schedule = json.loads(args.schedule.read_text())["schedule"]
     else:
-        per_step = probe(root, own, args.train_clips)
+        per_step, per_clip = probe(root, own, args.train_clips)
         left = budget - (time.perf_counter() - started) - max(180.0, RESERVE * budget)
-        schedule = plan(left, per_step, args.train_clips, context=2, chunk=own["train"]["chunk_frames"])
+        schedule = plan(left, per_step, per_clip, args.train_clips, context=2, chunk=own["train"]["chunk_frames"])
     code_params = merged(
         yaml.safe_load((code / "params.yaml").read_text()), overrides(args), settings(args.set), schedule
     )
