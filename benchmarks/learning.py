@@ -173,9 +173,13 @@ def probe(root: Path, params: dict[str, Any], train_videos: int, scales: int = 3
                 per_frame=per_frame,
             )
             previous[per_frame] = out / "model.pt"
-            steps = [b - a for a, b in itertools.pairwise(stamps)]  # steps 2, 3, ...: two per clip
-            times.append(statistics.median(steps[0::2]))  # each clip's second step
-            extras.append(max(0.0, statistics.median(steps[1::2]) - times[-1]))  # later clips' first steps
+            steps = [b - a for a, b in itertools.pairwise(stamps)]  # steps 2, 3, ...
+            if params["train"]["chunk_frames"] > 0:  # two steps per clip: its second, then the next clip's first
+                times.append(statistics.median(steps[0::2]))
+                extras.append(max(0.0, statistics.median(steps[1::2]) - times[-1]))
+            else:  # the whole clip in one step: every step starts a clip
+                times.append(statistics.median(steps))
+                extras.append(0.0)
         per_step.append((times[0], times[1]))
         per_clip.append((extras[0], extras[1]))
         print(
