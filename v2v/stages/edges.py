@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -24,19 +23,10 @@ from v2v.config import Config, EdgesConfig, to_dict
 from v2v.io.atomic import atomic_dir, write_json
 from v2v.io.frames import META_FILE, frame_name, frame_pattern, read_meta
 from v2v.io.maps import read_instance, write_mask
-from v2v.maps.frames import (
-    code_fingerprint,
-    fingerprint,
-    for_each_video,
-    frames_fingerprint,
-    list_videos,
-    open_video,
-    read_frame,
-)
-from v2v.mlops.tracking import stage_run
+from v2v.maps.frames import code_fingerprint, open_video, read_frame
 from v2v.paths import ProjectPaths
 from v2v.stages.common import stage_main
-from v2v.stages.maps_common import finish, skip_unneeded
+from v2v.stages.maps_common import run_map_stage
 
 log = logging.getLogger(__name__)
 
@@ -118,30 +108,20 @@ def edges_task(
 def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
     """Edge maps for every extracted video; returns the metrics written to ``metrics/edges.json``."""
     ec = cfg.edges
-    if (skipped := skip_unneeded("edges", cfg, paths, paths.edge_maps, paths.edges_metrics)) is not None:
-        return skipped
-    with stage_run("edges", cfg, paths, ("edges",)) as tracker:
-        started = time.perf_counter()
-        video_ids = list_videos(paths.frames)
 
-        def fingerprint_of(video_id: str) -> str:
-            seg = segment_dir(ec, paths.segment_maps, video_id)
-            return fingerprint(
-                {
-                    "frames": frames_fingerprint(paths.frames, video_id),
-                    "settings": settings(ec),
-                    "segment": read_meta(seg)["fingerprint"] if seg is not None else None,
-                    "code": CODE,
-                }
-            )
+    def inputs_of(video_id: str) -> dict[str, Any]:
+        seg = segment_dir(ec, paths.segment_maps, video_id)
+        return {"settings": settings(ec), "segment": read_meta(seg)["fingerprint"] if seg is not None else None}
 
-        work = functools.partial(edges_task, ec, paths.frames, paths.edge_maps, paths.segment_maps)
-        loop = for_each_video(
-            video_ids, paths.edge_maps, fingerprint_of, work, desc="edges", map_options=cfg.orchestrate.map_options()
-        )
-        densities = [m["edge_density"] for m in loop.done]
-        extra = {"edge_density": float(np.mean(densities)) if densities else 0.0}
-        return finish("edges", tracker, paths, loop, started, paths.edges_metrics, extra)
+    return run_map_stage(
+        "edges",
+        cfg,
+        paths,
+        CODE,
+        inputs_of=inputs_of,
+        work=functools.partial(edges_task, ec, paths.frames, paths.edge_maps, paths.segment_maps),
+        summary=lambda done: {"edge_density": float(np.mean([m["edge_density"] for m in done])) if done else 0.0},
+    )
 
 
 def main() -> None:

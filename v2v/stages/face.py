@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,20 +25,11 @@ from v2v.io.atomic import atomic_dir, write_json
 from v2v.io.frames import META_FILE, frame_name, frame_pattern
 from v2v.io.maps import write_label, write_mask
 from v2v.maps.face import LANDMARKS_FILE
-from v2v.maps.frames import (
-    code_fingerprint,
-    fingerprint,
-    for_each_video,
-    frames_fingerprint,
-    list_videos,
-    open_video,
-    read_frame,
-)
-from v2v.mlops.tracking import stage_run
+from v2v.maps.frames import code_fingerprint, open_video, read_frame
 from v2v.parallel import scoped_cache
 from v2v.paths import ProjectPaths
 from v2v.stages.common import stage_main
-from v2v.stages.maps_common import finish, learned_backend, skip_unneeded
+from v2v.stages.maps_common import learned_backend, run_map_stage
 
 log = logging.getLogger(__name__)
 
@@ -108,32 +98,33 @@ def face_task(fc: FaceConfig, frames_root: Path, maps_root: Path, video_id: str,
 def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
     """Face maps for every extracted video; returns the metrics written to ``metrics/face.json``."""
     fc = cfg.face
-    if (skipped := skip_unneeded("face", cfg, paths, paths.face_maps, paths.face_metrics)) is not None:
-        return skipped
-    with stage_run("face", cfg, paths, ("face",)) as tracker, scoped_cache():  # serial tasks reuse the landmarker
-        started = time.perf_counter()
-        video_ids = list_videos(paths.frames)
-        weights = landmarker_for(fc).weights
-        tracker.set_tags({"v2v.face.backend": "dlib", "v2v.face.weights": weights.name})
-        if weights.sha256:
-            tracker.set_tags({"v2v.face.weights_sha256": weights.sha256})
+    weights = functools.cache(lambda: landmarker_for(fc).weights)  # loaded only when the stage has work
 
-        def fingerprint_of(video_id: str) -> str:
-            frames = frames_fingerprint(paths.frames, video_id)
-            settings = {**to_dict(fc), "weights_sha256": weights.sha256}
-            return fingerprint({"frames": frames, "settings": settings, "code": CODE})
+    def tags(done: list[dict[str, Any]]) -> dict[str, str]:
+        sha256 = weights().sha256
+        named = {"v2v.face.backend": "dlib", "v2v.face.weights": weights().name}
+        return named | ({"v2v.face.weights_sha256": sha256} if sha256 else {})
 
-        work = functools.partial(face_task, fc, paths.frames, paths.face_maps)
-        loop = for_each_video(
-            video_ids, paths.face_maps, fingerprint_of, work, desc="face", map_options=cfg.orchestrate.map_options()
-        )
-        frames = sum(m["num_frames"] for m in loop.done) or 1
-        extra = {
-            key: float(sum(m[key] for m in loop.done))
+    def summary(done: list[dict[str, Any]]) -> dict[str, float]:
+        frames = sum(m["num_frames"] for m in done) or 1
+        counts = {
+            key: float(sum(m[key] for m in done))
             for key in ("frames_detected", "frames_interpolated", "frames_missing")
         }
-        extra["face_found_fraction"] = round((extra["frames_detected"] + extra["frames_interpolated"]) / frames, 4)
-        return finish("face", tracker, paths, loop, started, paths.face_metrics, extra)
+        found = (counts["frames_detected"] + counts["frames_interpolated"]) / frames
+        return counts | {"face_found_fraction": round(found, 4)}
+
+    with scoped_cache():  # serial tasks reuse the landmarker
+        return run_map_stage(
+            "face",
+            cfg,
+            paths,
+            CODE,
+            inputs_of=lambda video_id: {"settings": {**to_dict(fc), "weights_sha256": weights().sha256}},
+            work=functools.partial(face_task, fc, paths.frames, paths.face_maps),
+            summary=summary,
+            tags=tags,
+        )
 
 
 def main() -> None:

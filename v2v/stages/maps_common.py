@@ -1,5 +1,5 @@
-"""What the map stages (segment, edges, pose, face) share: skipping maps the task does not need, the per-video
-loop's report and the contact sheet."""
+"""What the map stages (segment, edges, pose, face) share: their one template (:func:`run_map_stage`: skip the maps
+the task does not need, else the per-video loop in an MLflow run, its report and the contact sheet)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from v2v.data.tasks import MapStage, needed_maps
 from v2v.io.atomic import write_json
 from v2v.io.frames import frame_paths
 from v2v.io.weights import WeightsError
-from v2v.maps.frames import VideoLoop
+from v2v.maps.frames import VideoLoop, fingerprint, for_each_video, frames_fingerprint, list_videos
 from v2v.maps.preview import preview_row
-from v2v.mlops.tracking import StageRun
+from v2v.mlops.tracking import StageRun, stage_run
 from v2v.parallel import worker_cache
 from v2v.paths import ProjectPaths
 from v2v.stages.common import StageError, write_metrics
@@ -33,6 +33,45 @@ FRAMES_PER_VIDEO = 3
 
 
 STATUS_FILE = "status.json"  # the whole output of a stage whose maps the task does not read
+
+
+Metas = list[dict[str, Any]]  # the meta.json of each video done, in input order
+
+
+def run_map_stage(
+    stage: MapStage,
+    cfg: Config,
+    paths: ProjectPaths,
+    code: str,  # the fingerprint of the code that makes the maps (:func:`v2v.maps.frames.code_fingerprint`)
+    inputs_of: Callable[[str], dict[str, Any]],  # video id → what decides its maps besides its frames and the code
+    work: Callable[[str, str], dict[str, Any]],  # (video id, fingerprint) → its meta (a task of ``for_each_video``)
+    summary: Callable[[Metas], dict[str, float]],  # the stage's own metrics, from the videos' metas
+    tags: Callable[[Metas], dict[str, str]] | None = None,  # MLflow tags (backend, weights), from the metas
+    gpu: str | None = None,  # the tasks' GPU need (:func:`v2v.parallel.gpu_need`); None: CPU work
+) -> dict[str, Any]:
+    """A map stage: nothing when the task does not read its maps (:func:`skip_unneeded`), else ``work`` for every
+    video whose output is missing or stale, metrics, tags and the contact sheet; returns the DVC metrics."""
+    out_root, metrics_path = getattr(paths, MAPS[stage]), getattr(paths, f"{stage}_metrics")
+    if (skipped := skip_unneeded(stage, cfg, paths, out_root, metrics_path)) is not None:
+        return skipped
+    with stage_run(stage, cfg, paths, (stage,)) as tracker:
+        started = time.perf_counter()
+
+        def fingerprint_of(video_id: str) -> str:
+            return fingerprint(
+                {"frames": frames_fingerprint(paths.frames, video_id), **inputs_of(video_id), "code": code}
+            )
+
+        options = cfg.orchestrate.map_options() | ({} if gpu is None else {"gpu": gpu})
+        loop = for_each_video(
+            list_videos(paths.frames), out_root, fingerprint_of, work, desc=stage, map_options=options
+        )
+        if tags is not None:
+            tracker.set_tags(tags(loop.done))
+        return finish(stage, tracker, paths, loop, started, metrics_path, summary(loop.done))
+
+
+MAPS = {"segment": "segment_maps", "edges": "edge_maps", "pose": "pose_maps", "face": "face_maps"}  # ProjectPaths
 
 
 def skip_unneeded(

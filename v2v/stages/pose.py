@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,23 +25,13 @@ from v2v.data.labels import INSTANCE_DIVISOR, label_id
 from v2v.io.atomic import atomic_dir, write_json
 from v2v.io.frames import META_FILE, frame_name, frame_pattern
 from v2v.io.maps import write_rgb
-from v2v.maps.frames import (
-    batches,
-    code_fingerprint,
-    fingerprint,
-    for_each_video,
-    frames_fingerprint,
-    list_videos,
-    open_video,
-    read_frame,
-)
+from v2v.maps.frames import batches, code_fingerprint, open_video, read_frame
 from v2v.maps.pose import Detectron2Pose, Person, TorchvisionPose
-from v2v.mlops.tracking import stage_run
 from v2v.ops.device import resolve_device
 from v2v.parallel import gpu_need
 from v2v.paths import ProjectPaths
 from v2v.stages.common import stage_main
-from v2v.stages.maps_common import finish, learned_backend, skip_unneeded, weights_tags
+from v2v.stages.maps_common import learned_backend, run_map_stage, weights_tags
 
 log = logging.getLogger(__name__)
 
@@ -162,29 +151,17 @@ def pose_task(
 def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
     """Pose maps for every extracted video; returns the metrics written to ``metrics/pose.json``."""
     pc = cfg.pose
-    truth_root = paths / pc.ground_truth_dir
-    if (skipped := skip_unneeded("pose", cfg, paths, paths.pose_maps, paths.pose_metrics)) is not None:
-        return skipped
-    with stage_run("pose", cfg, paths, ("pose",)) as tracker:
-        started = time.perf_counter()
-        video_ids = list_videos(paths.frames)
-
-        def fingerprint_of(video_id: str) -> str:
-            frames = frames_fingerprint(paths.frames, video_id)
-            return fingerprint({"frames": frames, "settings": settings(pc), "code": CODE})
-
-        work = functools.partial(pose_task, pc, paths.frames, paths.pose_maps, truth_root)
-        loop = for_each_video(
-            video_ids,
-            paths.pose_maps,
-            fingerprint_of,
-            work,
-            desc="pose",
-            map_options={**cfg.orchestrate.map_options(), "gpu": gpu_need(pc.backend != "ground_truth", pc.device)},
-        )
-        tracker.set_tags(weights_tags("pose", pc.backend, loop.done))
-        extra = {"people_frames": float(sum(m.get("people_frames", 0) for m in loop.done))}
-        return finish("pose", tracker, paths, loop, started, paths.pose_metrics, extra)
+    return run_map_stage(
+        "pose",
+        cfg,
+        paths,
+        CODE,
+        inputs_of=lambda video_id: {"settings": settings(pc)},
+        work=functools.partial(pose_task, pc, paths.frames, paths.pose_maps, paths / pc.ground_truth_dir),
+        summary=lambda done: {"people_frames": float(sum(m.get("people_frames", 0) for m in done))},
+        tags=lambda done: weights_tags("pose", pc.backend, done),
+        gpu=gpu_need(pc.backend != "ground_truth", pc.device),
+    )
 
 
 def main() -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,20 +20,13 @@ import v2v.maps.ground_truth as gt
 import v2v.maps.segmentation as segmentation
 import v2v.maps.tracking as instance_tracking
 from v2v.config import Config, SegmentConfig, to_dict
-from v2v.maps.frames import (
-    code_fingerprint,
-    fingerprint,
-    for_each_video,
-    frames_fingerprint,
-    list_videos,
-)
+from v2v.maps.frames import code_fingerprint
 from v2v.maps.segmentation import Detectron2Segmenter, TorchvisionSegmenter
-from v2v.mlops.tracking import stage_run
 from v2v.ops.device import resolve_device
 from v2v.parallel import gpu_need
 from v2v.paths import ProjectPaths
 from v2v.stages.common import stage_main
-from v2v.stages.maps_common import finish, learned_backend, skip_unneeded, weights_tags
+from v2v.stages.maps_common import learned_backend, run_map_stage, weights_tags
 
 log = logging.getLogger(__name__)
 
@@ -103,32 +95,17 @@ def settings(sc: SegmentConfig) -> dict[str, Any]:
 def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
     """Segment every extracted video; returns the metrics written to ``metrics/segment.json``."""
     sc = cfg.segment
-    truth_root = paths / sc.ground_truth_dir
-    if (skipped := skip_unneeded("segment", cfg, paths, paths.segment_maps, paths.segment_metrics)) is not None:
-        return skipped
-    with stage_run("segment", cfg, paths, ("segment",)) as tracker:
-        started = time.perf_counter()
-        video_ids = list_videos(paths.frames)
-
-        def fingerprint_of(video_id: str) -> str:
-            frames = frames_fingerprint(paths.frames, video_id)
-            return fingerprint({"frames": frames, "settings": settings(sc), "code": CODE})
-
-        work = functools.partial(segment_task, sc, paths.frames, paths.segment_maps, truth_root)
-        loop = for_each_video(
-            video_ids,
-            paths.segment_maps,
-            fingerprint_of,
-            work,
-            desc="segment",
-            map_options={**cfg.orchestrate.map_options(), "gpu": gpu_need(sc.backend != "ground_truth", sc.device)},
-        )
-        tracker.set_tags(weights_tags("segment", sc.backend, loop.done))
-        extra = {
-            "instances": float(sum(m.get("instances", 0) for m in loop.done)),
-            "detections": float(sum(m.get("detections", 0) for m in loop.done)),
-        }
-        return finish("segment", tracker, paths, loop, started, paths.segment_metrics, extra)
+    return run_map_stage(
+        "segment",
+        cfg,
+        paths,
+        CODE,
+        inputs_of=lambda video_id: {"settings": settings(sc)},
+        work=functools.partial(segment_task, sc, paths.frames, paths.segment_maps, paths / sc.ground_truth_dir),
+        summary=lambda done: {key: float(sum(m.get(key, 0) for m in done)) for key in ("instances", "detections")},
+        tags=lambda done: weights_tags("segment", sc.backend, done),
+        gpu=gpu_need(sc.backend != "ground_truth", sc.device),
+    )
 
 
 def main() -> None:
