@@ -1,14 +1,16 @@
-"""Check that the MLflow UI shows this project's pipeline runs: REST API + a headless-Chromium screenshot.
+"""Check that the MLflow UI shows this project's pipeline runs and model: REST API + headless-Chromium screenshots.
 
-    python scripts/mlflow_ui_check.py --root . --out mlflow-runs.png          # starts `v2v ui` on a free port
-    python scripts/mlflow_ui_check.py --url http://127.0.0.1:5000 --out runs.png --expect "pipeline 2026-01-01 03:00:00"
+    python scripts/mlflow_ui_check.py --root . --out docs/mlflow          # starts `v2v ui` on a free port
+    python scripts/mlflow_ui_check.py --url http://127.0.0.1:5000 --out pages --expect "pipeline 2026-01-01 03:00:00"
 
 1. The REST API (``experiments/get-by-name``, ``runs/search``) lists the experiment's pipeline runs
-   (top-level runs); ``--expect`` names must be among them (default: every pipeline run's name).
-2. Chromium renders ``#/experiments/<id>/runs`` headless: ``--dump-dom`` must contain every expected
-   name, and ``--screenshot`` writes the page to ``--out``.
+   (top-level runs); ``--expect`` names must be among them (default: every pipeline run's name); the registry
+   (``model-versions/search``) holds a version of ``promote.model_name`` (``--model``).
+2. Chromium renders the pages as ``v2v ui`` opens them (the classic view, ``?workflowType=machine_learning``)
+   headless: the runs table (``--dump-dom`` must contain every expected name), the latest pipeline run that evaluated
+   and the registered model; ``--screenshot`` writes ``runs.png``, ``pipeline-run.png`` and ``registry.png`` to ``--out``.
 
-Exit 0 when all of it holds; 1 with the reason otherwise. Needs ``chromium`` (or ``--chromium PATH``).
+Exit 0 when all of it holds; 1 with the reasons otherwise. Needs ``chromium`` (or ``--chromium PATH``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+EVALUATED = "lpips"  # a figure the evaluate stage logs on its pipeline run, whatever the task
 RENDER_BUDGET_MS = 20_000  # virtual time Chromium gives the single-page app to load the runs table
 
 
@@ -38,16 +41,13 @@ def api(url: str, endpoint: str, body: dict[str, Any] | None = None, query: dict
         return json.loads(response.read())
 
 
-def pipeline_run_names(url: str, experiment: str) -> tuple[str, list[str]]:
-    """The experiment id and the names of its pipeline (top-level) runs, via the REST API."""
+def pipeline_runs(url: str, experiment: str) -> tuple[str, list[dict[str, Any]]]:
+    """The experiment id and its pipeline (top-level) runs, newest first, via the REST API."""
     found = api(url, "experiments/get-by-name", query={"experiment_name": experiment})["experiment"]
-    runs = api(url, "runs/search", {"experiment_ids": [found["experiment_id"]], "max_results": 1000}).get("runs", [])
-    names = [
-        r["info"]["run_name"]
-        for r in runs
-        if not any(t["key"] == "mlflow.parentRunId" for t in r["data"].get("tags", []))
-    ]
-    return found["experiment_id"], names
+    body = {"experiment_ids": [found["experiment_id"]], "max_results": 1000, "order_by": ["attributes.start_time DESC"]}
+    runs = api(url, "runs/search", body).get("runs", [])
+    top = [r for r in runs if not any(t["key"] == "mlflow.parentRunId" for t in r["data"].get("tags", []))]
+    return found["experiment_id"], top
 
 
 def chromium(binary: str, url: str, *args: str) -> str:
@@ -79,19 +79,31 @@ def start_ui(root: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError(f"the MLflow UI did not come up on {url}")
 
 
-def check(url: str, experiment: str, expect: list[str], out: Path, binary: str) -> list[str]:
-    """Problems found (empty: the UI shows every expected run)."""
-    experiment_id, names = pipeline_run_names(url, experiment)
+def check(url: str, experiment: str, model: str, expect: list[str], out: Path, binary: str) -> list[str]:
+    """Problems found (empty: the UI shows every expected run and the registered model)."""
+    experiment_id, runs = pipeline_runs(url, experiment)
+    names = [r["info"]["run_name"] for r in runs]
     expect = expect or names
     problems = [f"REST API: no pipeline run named {name!r} (it has {names})" for name in expect if name not in names]
-    page = f"{url}/#/experiments/{experiment_id}/runs"
-    dom = chromium(binary, page, "--dump-dom")
-    problems += [f"runs page {page}: {name!r} not shown" for name in expect if name not in dom]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    chromium(binary, page, f"--screenshot={out}")
-    if not out.is_file() or out.stat().st_size < 10_000:
-        problems.append(f"{out}: no screenshot written")
-    print(f"{page}: {len(expect)} expected run(s) shown; screenshot {out}")
+    versions = []
+    if model:
+        versions = api(url, "model-versions/search", query={"filter": f"name='{model}'"}).get("model_versions", [])
+        problems += [] if versions else [f"registry: no version of {model!r}"]
+    classic = "?workflowType=machine_learning"  # what `v2v ui` prints: MLflow 3 opens its GenAI view otherwise
+    pages = {"runs.png": f"{url}/#/experiments/{experiment_id}/runs{classic}"}
+    if runs:  # the newest run that evaluated (a partial rerun's run has no quality figures to show)
+        shown = next((r for r in runs if any(m["key"] == EVALUATED for m in r["data"].get("metrics", []))), runs[0])
+        pages["pipeline-run.png"] = f"{url}/#/experiments/{experiment_id}/runs/{shown['info']['run_id']}{classic}"
+    if model:
+        pages["registry.png"] = f"{url}/#/models/{model}{classic}"
+    dom = chromium(binary, pages["runs.png"], "--dump-dom")
+    problems += [f"runs page {pages['runs.png']}: {name!r} not shown" for name in expect if name not in dom]
+    out.mkdir(parents=True, exist_ok=True)
+    for name, page in pages.items():
+        chromium(binary, page, f"--screenshot={out / name}")
+        if not (out / name).is_file() or (out / name).stat().st_size < 10_000:
+            problems.append(f"{out / name}: no screenshot written of {page}")
+    print(f"{len(expect)} expected pipeline run(s) shown, {len(versions)} registered version(s) of {model}; {out}/")
     return problems
 
 
@@ -101,22 +113,29 @@ def main() -> None:
     parser.add_argument("--url", help="a running MLflow server (default: start `v2v ui` for --root)")
     parser.add_argument("--experiment", help="MLflow experiment (default: tracking.experiment of --root)")
     parser.add_argument("--expect", action="append", default=[], help="run name that must be shown (repeatable)")
-    parser.add_argument("--out", type=Path, default=Path("mlflow-runs.png"), help="screenshot file")
+    parser.add_argument("--out", type=Path, default=Path("mlflow-pages"), help="folder of the screenshots")
+    parser.add_argument("--model", help="registered model to show (default: promote.model_name; '': none)")
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     args = parser.parse_args()
     if not Path(args.chromium).exists():
         sys.exit(f"chromium not found at {args.chromium}; install it (apt-get install chromium) or pass --chromium")
-    experiment = args.experiment
-    if experiment is None:
-        from v2v.config import load_config
+    from v2v.config import load_config
 
-        experiment = load_config(args.root / "params.yaml").tracking.experiment
+    cfg = load_config(args.root / "params.yaml")
+    experiment = args.experiment or cfg.tracking.experiment
     server = None
     url = args.url
     if url is None:
         server, url = start_ui(args.root)
     try:
-        problems = check(url.rstrip("/"), experiment, args.expect, args.out, args.chromium)
+        problems = check(
+            url.rstrip("/"),
+            experiment,
+            cfg.promote.model_name if args.model is None else args.model,
+            args.expect,
+            args.out,
+            args.chromium,
+        )
     finally:
         if server is not None:
             os.killpg(server.pid, signal.SIGINT)  # the UI and its workers stop as on Ctrl-C
