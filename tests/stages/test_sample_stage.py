@@ -5,6 +5,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from mlflow import MlflowClient
 
 from v2v.data.synthetic import generate_clip
 from v2v.io.decode import read_video
@@ -80,8 +81,13 @@ def test_with_your_own_videos_the_sample_stage_makes_nothing(tmp_path: Path, tin
     """extract.input_dir elsewhere: empty (valid) outputs in no time, whatever sample's scenes say; an empty
     sample list is no error there."""
     paths = ProjectPaths.at(tmp_path / "p")
+    experiment = f"own-videos-{tmp_path.name}"
     for scenes in (["street", "pose"], []):
-        metrics = sample.run(tiny_config(sample={"scenes": scenes}, extract={"input_dir": "data/raw"}), paths)
+        cfg = tiny_config(
+            sample={"scenes": scenes}, extract={"input_dir": "data/raw"}, tracking={"experiment": experiment}
+        )
+        metrics = sample.run(cfg, paths)
         assert metrics["clips"] == 0 and metrics["real_clips"] == 0 and metrics["frames"] == 0
         assert paths.sample_videos.is_dir() and not any(paths.sample_videos.iterdir())
         assert paths.sample_truth.is_dir() and not any(paths.sample_truth.iterdir())
+    assert MlflowClient().get_experiment_by_name(experiment) is None  # no run opened: nothing to log

@@ -104,17 +104,18 @@ def write_clip(
 def run(cfg: Config, paths: ProjectPaths) -> dict[str, Any]:
     """Write every sample clip; returns counts and timings."""
     sc = cfg.sample
-    used = (paths.root / cfg.extract.input_dir).resolve() == paths.sample_videos.resolve()
-    plan = clip_plan(sc) if used else []  # your own videos (extract.input_dir elsewhere): no sample to make
-    real_clips = sc.real_clips if used else ()
+    if (paths.root / cfg.extract.input_dir).resolve() != paths.sample_videos.resolve():
+        # your own videos: empty (valid) outputs and no MLflow run, nothing to log
+        with atomic_dir(paths.sample_videos), atomic_dir(paths.sample_truth):
+            log.info("sample: nothing to do: extract.input_dir is %s, not the sample", cfg.extract.input_dir)
+        return {"clips": 0, "real_clips": 0, "frames": 0, "seconds": 0.0, "frames_per_second": 0.0}
+    plan, real_clips = clip_plan(sc), sc.real_clips
+    if not plan and not real_clips:
+        raise ConfigError("sample: no scenes and no real_clips; list at least one of them in params.yaml")
     with stage_run("sample", cfg, paths, ("sample",)) as tracker:
         started = time.perf_counter()
         rows: list[list[np.ndarray]] = []
         preview_every = max(1, sc.num_frames // 4)
-        if used and not plan and not real_clips:
-            raise ConfigError("sample: no scenes and no real_clips; list at least one of them in params.yaml")
-        if not used:
-            log.info("sample: nothing to do: extract.input_dir is %s, not the sample", cfg.extract.input_dir)
         with atomic_dir(paths.sample_videos) as videos, atomic_dir(paths.sample_truth) as truth:
             for name in real_clips:  # loose videos: the extract stage assigns their split
                 source = real_clip(name)
