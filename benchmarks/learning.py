@@ -235,14 +235,18 @@ def plan(
     """Epochs per probed scale so that vid2vid plus the baseline (same epochs, same steps and clips) fill ``seconds``;
     the scales share the time as ``SHARE`` does (renormalised when there are fewer than three), or, with
     ``equal_steps``, in proportion to their step times: every scale then trains as many steps, as the reference's
-    progressive recipe trains each scale for the same epochs."""
+    progressive recipe trains each scale for the same epochs. Epochs are whole, so what a scale leaves of its share
+    passes on to the next (a 60-minute run planned 38 minutes of training in 49 without that)."""
     schedule: dict[str, Any] = {}
     weights = [v + b for v, b in per_step] if equal_steps else SHARE[: len(per_step)]
     shares = [weight / sum(weights) for weight in weights]
+    left = 0.0  # of the earlier scales' shares
     for scale, (share, step, clip) in enumerate(zip(shares, per_step, per_clip, strict=True)):
+        allowed = share * seconds + left
         epochs = 2
-        while seconds_of(scale, epochs + 1, sum(step), sum(clip), train_videos, context, chunk) <= share * seconds:
+        while seconds_of(scale, epochs + 1, sum(step), sum(clip), train_videos, context, chunk) <= allowed:
             epochs += 1
+        left = allowed - seconds_of(scale, epochs, sum(step), sum(clip), train_videos, context, chunk)
         schedule[f"train_scale{scale}"] = scale_schedule(scale, epochs)
     return schedule
 
