@@ -28,12 +28,17 @@ demo: $(STAMP)
 	$(BIN)/v2v summary
 
 # The test tiers (README, "Tests"): test-fast is the inner loop (no e2e, slow or gpu tests); test adds e2e
-# (the default of pytest's addopts: all but slow and gpu) and lists the 25 slowest tests.
+# (the default of pytest's addopts: all but slow and gpu) and lists the 25 slowest tests. Both run one
+# pytest-xdist worker per core, at most 8 (TEST_WORKERS=0: one process), whole files per worker, so a module's
+# shared fixture is built once and its tests keep their order.
+TEST_WORKERS ?= logical
+XDIST := -n $(TEST_WORKERS) --maxprocesses 8 --dist loadfile
+
 test: $(STAMP)
-	$(BIN)/python -m pytest --durations=25
+	$(BIN)/python -m pytest $(XDIST) --durations=25
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m 'not e2e and not slow and not gpu' --durations=10
+	$(BIN)/python -m pytest $(XDIST) -m 'not e2e and not slow and not gpu' --durations=10
 
 lint: $(STAMP)
 	$(BIN)/ruff check v2v pipelines tests benchmarks

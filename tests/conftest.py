@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 E2E_FIXTURES = {
     "dvc": "runs `dvc` subprocesses",
     "dvc_project": "a throwaway git + DVC copy of this project, usually for `dvc repro`",
+    "fresh_dvc_project": "the same, several per test",
     "module_dvc_project": "the same, shared by a module (tests/pipelines/test_retrain.py)",
     "prefect_harness": "a Prefect test server and database (tests/pipelines/conftest.py)",
     "prefect_server": "`prefect server start` (tests/pipelines/test_schedule.py)",
@@ -41,6 +42,16 @@ E2E_TESTS = {
     "tests/stages/test_train_launch.py::test_the_baseline_trains_its_scales_in_one_process_group": "torchrun, 2 ranks",
     "tests/stages/test_train_generate_stages.py::test_generation_on_a_dask_cluster_writes_the_same_bytes": "a cluster",
 }
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (`make test`: one worker per core) each worker takes its share of the cores before any
+    test module imports torch, so the workers' thread pools do not oversubscribe the machine; the stages the tests
+    run as subprocesses inherit it."""
+    workers = getattr(config, "workerinput", {}).get("workercount", 0)
+    if workers:
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, str(max(1, (os.cpu_count() or 1) // workers)))
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
@@ -142,6 +153,12 @@ TINY_PARAMS = {
 def dvc_project(tmp_path: Path) -> Path:
     """A throwaway copy of this project (code, dvc.yaml, tiny params) as its own git + DVC repo."""
     return make_dvc_project(tmp_path / "proj", experiment=f"e2e-{tmp_path.name}")
+
+
+@pytest.fixture
+def fresh_dvc_project(tmp_path: Path) -> Callable[[str], Path]:
+    """``fresh_dvc_project("name")`` → one more such copy, at ``tmp_path / name`` (several per test)."""
+    return lambda name: make_dvc_project(tmp_path / name, experiment=f"e2e-{tmp_path.name}")
 
 
 @pytest.fixture(scope="module")

@@ -235,6 +235,8 @@ def log_generator(uri: str, run_id: str, model_dir: Path, registered_name: str |
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     mlflow.set_tracking_uri(uri)  # the fluent API logs the model; this process uses the project's store anyway
     mlflow.set_registry_uri(uri)
+    # ... and the run's experiment: resuming a run fails while the process has another active experiment
+    mlflow.set_experiment(experiment_id=mlflow.MlflowClient(tracking_uri=uri).get_run(run_id).info.experiment_id)
     with mlflow.start_run(run_id=run_id):  # resumes the open run (leaving it ends the run: undone below)
         info = mlflow.pyfunc.log_model(
             name="generator",
