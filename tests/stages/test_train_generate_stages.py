@@ -55,6 +55,7 @@ def trained(base_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Pro
     cfg = config()
     segment.run(cfg, paths)
     flow.run(cfg, paths)
+    mlflow.set_experiment(f"another-{paths.root.parent.name}")  # as a notebook may have: the stages log anyway
     for scale in range(3):
         run_scale(cfg, paths, scale)
     # the first frames' per-frame model (generate.first_frames single_g): any generator run per frame serves

@@ -33,6 +33,7 @@ FRAMES_PER_VIDEO = 3
 
 
 STATUS_FILE = "status.json"  # the whole output of a stage whose maps the task does not read
+MAPS = {"segment": "segment_maps", "edges": "edge_maps", "pose": "pose_maps", "face": "face_maps"}  # ProjectPaths
 
 
 Metas = list[dict[str, Any]]  # the meta.json of each video done, in input order
@@ -69,9 +70,6 @@ def run_map_stage(
         if tags is not None:
             tracker.set_tags(tags(loop.done))
         return finish(stage, tracker, paths, loop, started, metrics_path, summary(loop.done))
-
-
-MAPS = {"segment": "segment_maps", "edges": "edge_maps", "pose": "pose_maps", "face": "face_maps"}  # ProjectPaths
 
 
 def skip_unneeded(
