@@ -32,9 +32,10 @@ def test_flow_runs_pipeline_and_groups_runs(dvc_project: Path) -> None:
     APILogWorker.drain_all(timeout=30)  # logs reach the API in background batches
     with get_client(sync_client=True) as prefect:
         artifacts = {a.key: a for a in prefect.read_artifacts() if a.flow_run_id == flow_run_id}
+        of_this_run = LogFilter(flow_run_id={"any_": [flow_run_id]})
         for _ in range(30):  # ... and a loaded machine may store the last batch a little later
-            logs, page = [], LogFilter(flow_run_id={"any_": [flow_run_id]})
-            while batch := prefect.read_logs(log_filter=page, limit=200, offset=len(logs)):  # the API's most
+            logs = []
+            while batch := prefect.read_logs(log_filter=of_this_run, limit=200, offset=len(logs)):  # 200: API's max
                 logs += batch
             if streamed := any("extract: 2 video(s)" in log.message for log in logs):
                 break
